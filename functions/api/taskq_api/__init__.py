@@ -1,0 +1,1 @@
+"""The API function: every /v1 route, served by one powertools REST resolver."""

@@ -1,0 +1,41 @@
+"""What routes receive through powertools' Depends: the service and the caller's principal.
+
+Tests swap either through `app.dependency_overrides`.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+import boto3
+from aws_lambda_powertools.event_handler import Request
+from botocore.config import Config
+
+from taskq.clock import SystemClock
+from taskq.config import TableNames, dynamodb_endpoint
+from taskq.errors import Unauthorized
+from taskq.models import Principal, Role
+from taskq.service import QueueService
+from taskq.store import DynamoStore
+
+
+@cache
+def get_service() -> QueueService:
+    """Built once per execution environment, on first use, and reused across invocations."""
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=dynamodb_endpoint(),
+        config=Config(retries={"mode": "standard"}, connect_timeout=2, read_timeout=5),
+    )
+    return QueueService(DynamoStore(client, TableNames.from_env()), SystemClock())
+
+
+def get_principal(request: Request) -> Principal:
+    """The principal the authorizer established, from the request context (never from headers)."""
+    context = request.resolved_event.request_context.authorizer.raw_event or {}
+    try:
+        queues = json.loads(context.get("queues") or '["*"]')
+        return Principal(ak=context["ak"], role=Role(context["role"]), queues=tuple(queues))
+    except (KeyError, ValueError, TypeError) as e:
+        raise Unauthorized("Authorization: a valid API key is required (Bearer <apikey>)") from e

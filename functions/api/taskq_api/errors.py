@@ -1,0 +1,51 @@
+"""The one place where errors become HTTP answers with the spec's error body (§1)."""
+
+from __future__ import annotations
+
+import time
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from taskq.errors import TaskqError
+
+logger = Logger(child=True)
+
+
+def error_response(status: int, message: str) -> Response:
+    body = {"code": status, "message": message, "timestamp": time.time_ns() // 1_000_000}
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def describe_validation_error(error: dict[str, Any]) -> str:
+    """`size: Field required` — the field path without the request part it came from."""
+    location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "header", "path")]
+    field = ".".join(location) or "body"
+    message = error.get("msg") or error.get("type", "invalid")
+    if error.get("type") == "json_invalid":
+        field, message = "body", "is not valid JSON"
+    return f"{field}: {message.removeprefix('Value error, ')}"
+
+
+def register_error_handlers(app: APIGatewayRestResolver) -> None:
+    @app.exception_handler(TaskqError)
+    def _domain_error(error: TaskqError) -> Response:
+        return error_response(error.status, error.message)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response:
+        return error_response(HTTPStatus.BAD_REQUEST, "; ".join(describe_validation_error(e) for e in error.errors()))
+
+    @app.not_found
+    def _unknown_route(_: NotFoundError) -> Response:
+        request = app.current_event
+        return error_response(HTTPStatus.NOT_FOUND, f"no route {request.http_method} {request.path}")
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        logger.exception("unhandled error")
+        return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")

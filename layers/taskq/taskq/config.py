@@ -1,0 +1,31 @@
+"""Settings read from the environment, in one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TableNames:
+    tasks: str
+    control: str
+    results: str
+
+    @classmethod
+    def from_env(cls) -> TableNames:
+        return cls(
+            tasks=os.environ["TASKS_TABLE"],
+            control=os.environ["CONTROL_TABLE"],
+            results=os.environ["RESULTS_TABLE"],
+        )
+
+
+def dynamodb_endpoint() -> str | None:
+    """An external DynamoDB-compatible endpoint (local server, dynalite); None means AWS."""
+    return os.environ.get("DYNAMODB_ENDPOINT") or None
+
+
+def retention_seconds() -> int:
+    """How long finished tasks and their results are kept before DynamoDB TTL removes them."""
+    return int(os.environ.get("TASKQ_RETENTION_DAYS", "7")) * 86_400

@@ -1,0 +1,18 @@
+"""Identifiers. Task ids sort by creation time; lease ids are unguessable."""
+
+from __future__ import annotations
+
+import secrets
+
+
+def new_task_id(now_ms: int) -> str:
+    # 13 decimal digits cover epoch ms until the year 2286, so string order is time order.
+    return f"TASK-{now_ms:013d}-{secrets.token_hex(8)}"
+
+
+def new_lease_id() -> str:
+    return f"LEASE-{secrets.token_hex(16)}"
+
+
+def new_instance_id() -> str:
+    return f"api-{secrets.token_hex(6)}"

@@ -1,0 +1,61 @@
+"""Request bodies, validated by pydantic. Unknown fields are ignored (spec §1)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, field_validator
+
+from .models import QUEUE_NAME, QueueLevel, Strategy
+
+QueueName = Annotated[str, Field(pattern=QUEUE_NAME.pattern, description="^[A-Za-z0-9_-]{1,64}$")]
+Endpoint = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class RegisterRequest(BaseModel):
+    queue: QueueName
+    endpoint: Endpoint
+
+
+class PutRequest(BaseModel):
+    queue: QueueName
+    endpoint: Endpoint
+    level: int = Field(0, ge=0, le=9)
+    data: dict[str, Any]
+    response_mode: Literal["callback", "blocking", "streaming"] = "callback"
+    callback_url: str = Field("", max_length=2048)
+    timeout: int | None = Field(None, ge=1, le=604_800, description="seconds until expire_time")
+    trace_id: str = Field("", max_length=128)
+
+    @field_validator("callback_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if url:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an http or https URL")
+        return url
+
+
+class TakeRequest(BaseModel):
+    queues: list[str] = Field(min_length=1, max_length=20, description="full queue names, name:level")
+    strategy: Strategy = Strategy.FIFO
+    endpoint: Endpoint | None = None
+    size: int = Field(ge=1, le=100)
+    process_timeout: int | None = Field(None, ge=1, le=43_200, description="lease in seconds")
+    process_max_retries: int = Field(0, ge=-1, le=100, description="0 none, -1 unlimited")
+    min_age_seconds: int | None = Field(None, ge=0, le=604_800)
+
+    @field_validator("queues")
+    @classmethod
+    def _full_names(cls, queues: list[str]) -> list[str]:
+        for text in queues:
+            QueueLevel.parse(text)
+        if len(set(queues)) != len(queues):
+            raise ValueError("must not repeat a queue")
+        return queues
+
+    @property
+    def queue_levels(self) -> list[QueueLevel]:
+        return [QueueLevel.parse(q) for q in self.queues]

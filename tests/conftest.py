@@ -1,0 +1,60 @@
+"""Shared fixtures: moto tables created from template.yaml, a manual clock, a service and
+handler-level helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from taskq.clock import ManualClock
+from taskq.config import TableNames
+from taskq.service import QueueService
+from taskq.store import DynamoStore
+from taskq_local.template import create_tables
+
+TABLES = TableNames(tasks="taskq-tasks", control="taskq-control", results="taskq-results")
+LOGICAL_IDS = {"TasksTable": TABLES.tasks, "ControlTable": TABLES.control, "ResultsTable": TABLES.results}
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach real AWS: fake credentials and region, table names for the functions."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TASKS_TABLE": TABLES.tasks,
+        "CONTROL_TABLE": TABLES.control,
+        "RESULTS_TABLE": TABLES.results,
+        "POWERTOOLS_SERVICE_NAME": "taskq-test",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DYNAMODB_ENDPOINT", raising=False)
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[object]:
+    """A moto DynamoDB client with the template's tables."""
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_tables(client, LOGICAL_IDS)
+        yield client
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def store(dynamodb: object) -> DynamoStore:
+    return DynamoStore(dynamodb, TABLES)
+
+
+@pytest.fixture
+def service(store: DynamoStore, clock: ManualClock) -> QueueService:
+    return QueueService(store, clock, instance_id="api-test")
