@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint serve bench clean lock
+.PHONY: install test lint serve sam-build bench clean lock
 
 $(STAMP): requirements/dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,31 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/cfn-lint template.yaml
 
-# Re-pin every dependency (direct and transitive) after editing requirements/*.txt.
+# The real handlers on an embedded DynamoDB, in the foreground (HOST, PORT, TASKQ_ADMIN_KEY,
+# DYNAMODB_ENDPOINT are read from the environment).
+serve: $(STAMP)
+	$(BIN)/taskq serve
+
+# `sam build` with the pinned SAM CLI in its own virtualenv (its dependencies clash with ours);
+# the functions' runtime is python3.13, which sam must find on PATH (pyenv on these machines).
+SAM_VENV ?= $(VENV)/sam-cli
+$(SAM_VENV)/.installed: requirements/sam.lock
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/sam.lock
+	touch $@
+
+sam-build: $(SAM_VENV)/.installed
+	SAM_CLI_TELEMETRY=0 PYENV_VERSION=$${PYENV_VERSION:-3.13.0:3.11.7} $(SAM_VENV)/bin/sam build
+
+# Re-pin every dependency (direct and transitive) after editing requirements/*.txt: each
+# requirements/NAME.txt is resolved in a throwaway virtualenv and frozen into NAME.lock.
 lock:
-	$(PYTHON) -m venv /tmp/taskq-lock-venv
-	/tmp/taskq-lock-venv/bin/pip install --quiet -r requirements/dev.txt
-	/tmp/taskq-lock-venv/bin/pip freeze --exclude-editable | grep -v '^taskq' > requirements/dev.lock
+	for name in dev ci sam; do \
+	  rm -rf /tmp/taskq-lock-venv && $(PYTHON) -m venv /tmp/taskq-lock-venv && \
+	  /tmp/taskq-lock-venv/bin/pip install --quiet -r requirements/$$name.txt && \
+	  /tmp/taskq-lock-venv/bin/pip freeze --exclude-editable | grep -v '^taskq' > requirements/$$name.lock \
+	  || exit 1; \
+	done
 	rm -rf /tmp/taskq-lock-venv
 
 clean:

@@ -1,0 +1,186 @@
+"""`taskq`: run the local server, or talk to any taskq API (local or AWS) over HTTP.
+
+Output is JSON, or a readable table when stdout is a terminal (--json forces JSON). A non-2xx
+answer prints the error body to stderr and exits 1; an unreachable server exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+DEFAULT_URL = "http://127.0.0.1:3000"
+TABLE_COLUMNS = ("queue", "task_id", "status", "level", "endpoint", "attempts", "lease_id")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(status)
+        self.status, self.body = status, body
+
+
+def call(url: str, key: str | None, method: str, path: str, body: Any = None, headers: dict | None = None) -> Any:
+    """One request; the decoded JSON answer, or ApiError for a non-2xx answer."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url.rstrip("/") + path, data=data, method=method)  # noqa: S310 - the user's URL
+    request.add_header("Accept", "application/json")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            raw = response.read().decode()
+    except urllib.error.HTTPError as e:
+        raise ApiError(e.code, e.read().decode(errors="replace")) from e
+    try:
+        return json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        return raw
+
+
+def json_argument(text: str) -> Any:
+    """A JSON value given inline, or `@path` to read it from a file."""
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {e}") from e
+
+
+def _cell(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _rows_table(rows: list[dict[str, Any]]) -> str:
+    columns = [c for c in TABLE_COLUMNS if any(c in row for row in rows)] or sorted({k for r in rows for k in r})
+    cells = [[_cell(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def render_table(answer: Any) -> str:
+    """A terminal rendering: take's {queue: [task]} and lists as rows, an object as key/value."""
+    if isinstance(answer, str):
+        return answer
+    if isinstance(answer, dict) and answer and all(isinstance(v, list) for v in answer.values()):
+        rows = [{**task, "queue": q} for q, tasks in answer.items() for task in tasks]  # q: "name:level"
+        return _rows_table(rows) if rows else "(no tasks)"
+    if isinstance(answer, dict) and not answer:
+        return "(no tasks)"
+    if isinstance(answer, list) and all(isinstance(v, dict) for v in answer):
+        return _rows_table(answer) if answer else "(none)"
+    if isinstance(answer, dict):
+        width = max(len(k) for k in answer)
+        return "\n".join(f"{k.ljust(width)}  {_cell(v)}" for k, v in answer.items())
+    return json.dumps(answer)
+
+
+def request_for(args: argparse.Namespace) -> tuple[str, str, Any, dict[str, str]]:
+    """The HTTP method, path, body and extra headers of a client command."""
+    if args.command == "register":
+        return "POST", "/v1/queue/register", {"queue": args.queue, "endpoint": args.endpoint}, {}
+    if args.command == "put":
+        body = {"queue": args.queue, "endpoint": args.endpoint, "level": args.level, "data": args.data}
+        optional = {"timeout": args.timeout, "callback_url": args.callback_url, "trace_id": args.trace_id}
+        body.update({k: v for k, v in optional.items() if v is not None})
+        idempotency = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
+        return "POST", "/v1/queue/put", body, idempotency
+    if args.command == "take":
+        body = {"queues": args.queues, "size": args.size, "strategy": args.strategy}
+        optional = {"endpoint": args.endpoint, "process_timeout": args.process_timeout}
+        optional |= {"process_max_retries": args.max_retries, "min_age_seconds": args.min_age}
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return "POST", "/v1/queue/take", body, {}
+    task = f"/v1/queue/{quote(getattr(args, 'task_id', ''), safe='')}"
+    if args.command == "complete":
+        return "POST", f"{task}/complete", args.result, {"X-Lease-Id": args.lease_id} if args.lease_id else {}
+    if args.command == "cancel":
+        return "POST", f"{task}/cancel", None, {}
+    if args.command == "get":
+        return "GET", task, None, {}
+    if args.command == "stats":
+        return "GET", f"/v1/queue/{quote(args.queue, safe=':')}/stats", None, {}
+    raise AssertionError(args.command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="taskq", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the local server in the foreground")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="default: $HOST or 127.0.0.1")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")), help="default: $PORT or 3000")
+    serve.add_argument("--quiet", action="store_true", help="no access log")
+
+    client = argparse.ArgumentParser(add_help=False)
+    client.add_argument("--url", default=os.environ.get("TASKQ_URL", DEFAULT_URL), help=f"default: {DEFAULT_URL}")
+    client.add_argument("--key", default=os.environ.get("TASKQ_API_KEY"), help="API key; default: $TASKQ_API_KEY")
+    client.add_argument("--json", action="store_true", help="JSON output even on a terminal")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, parents=[client])
+
+    register = command("register", "register a queue (admin)")
+    register.add_argument("queue")
+    register.add_argument("endpoint", help="e.g. /v1/chat/completions")
+    put = command("put", "put a task")
+    put.add_argument("queue")
+    put.add_argument("--endpoint", required=True)
+    put.add_argument("--data", type=json_argument, required=True, help="JSON object, or @file")
+    put.add_argument("--level", type=int, default=0)
+    put.add_argument("--timeout", type=int, help="seconds until the task expires")
+    put.add_argument("--callback-url")
+    put.add_argument("--trace-id")
+    put.add_argument("--idempotency-key")
+    take = command("take", "take tasks")
+    take.add_argument("queues", nargs="+", metavar="QUEUE:LEVEL")
+    take.add_argument("--size", type=int, default=1)
+    take.add_argument("--strategy", default="fifo", choices=["fifo", "round_robin", "active_passive", "sequential"])
+    take.add_argument("--endpoint")
+    take.add_argument("--process-timeout", type=int, help="lease in seconds")
+    take.add_argument("--max-retries", type=int, help="process_max_retries")
+    take.add_argument("--min-age", type=int, help="min_age_seconds")
+    complete = command("complete", "complete a running task with its result")
+    complete.add_argument("task_id")
+    complete.add_argument("--result", type=json_argument, default={"status_code": 200}, help="JSON object, or @file")
+    complete.add_argument("--lease-id")
+    for name, help in (("cancel", "cancel a task"), ("get", "show a task")):
+        command(name, help).add_argument("task_id")
+    command("stats", "a queue-level's counters").add_argument("queue", metavar="QUEUE:LEVEL")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from .server import serve
+
+        return serve(args.host, args.port, access_log=not args.quiet)
+    method, path, body, headers = request_for(args)
+    try:
+        answer = call(args.url, args.key, method, path, body, headers)
+    except ApiError as e:
+        print(e.body or f"HTTP {e.status}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as e:
+        print(f"taskq: cannot reach {args.url}: {getattr(e, 'reason', e)}", file=sys.stderr)
+        return 2
+    tty = sys.stdout.isatty() and not args.json
+    print(render_table(answer) if tty else json.dumps(answer))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

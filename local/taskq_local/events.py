@@ -1,0 +1,133 @@
+"""HTTP request <-> API Gateway REST proxy event and response: pure functions, no I/O.
+
+The event has the shape API Gateway (REST API, Lambda proxy integration, payload format 1.0)
+hands to a function behind `ANY /{proxy+}`, so the handler runs exactly as it does in AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+STAGE = "local"
+# Hop-by-hop and framing headers are the server's business, never the function's.
+_FRAMING_HEADERS = {"connection", "content-length", "keep-alive", "transfer-encoding"}
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    target: str  # the request target as sent: path and query, still percent-encoded
+    headers: list[tuple[str, str]] = field(default_factory=list)  # in order, repeats kept
+    body: bytes = b""
+    source_ip: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def _multi_map(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    result: dict[str, list[str]] = {}
+    for name, value in pairs:
+        result.setdefault(name, []).append(value)
+    return result
+
+
+def _last_values(multi: Mapping[str, list[str]]) -> dict[str, str]:
+    """API Gateway's single-value maps keep the last value of a repeated name."""
+    return {name: values[-1] for name, values in multi.items()}
+
+
+def _event_body(body: bytes) -> str | None:
+    """The body as text: the template declares no binaryMediaTypes, so API Gateway hands every
+    body to the function as text, never base64. Bytes that are not UTF-8 are replaced (U+FFFD),
+    so the function sees text it can refuse, never bytes it cannot decode."""
+    return body.decode("utf-8", errors="replace") if body else None
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """(path, query) of a request target; an absolute-form target (`http://host/p?q`) is reduced
+    to its path. Not urlsplit alone: it would read `//x` as a host."""
+    if target.startswith(("http://", "https://")):
+        split = urlsplit(target)
+        return split.path or "/", split.query
+    path, _, query = target.partition("#")[0].partition("?")
+    return path or "/", query
+
+
+def to_event(request: HttpRequest, authorizer: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The REST proxy event for a request; `authorizer` is the authorizer's context, if any."""
+    path, query_string = split_target(request.target)  # API Gateway (REST) keeps the path encoded
+    query = _multi_map(parse_qsl(query_string, keep_blank_values=True))  # but decodes the query
+    headers = _multi_map(request.headers)
+    lower = {name.lower(): values[-1] for name, values in headers.items()}
+    request_context: dict[str, Any] = {
+        "resourceId": "local",
+        "resourcePath": "/{proxy+}",
+        "httpMethod": request.method,
+        "path": f"/{STAGE}{path}",
+        "stage": STAGE,
+        "requestId": str(uuid.uuid4()),
+        "requestTimeEpoch": time.time_ns() // 1_000_000,
+        "protocol": "HTTP/1.1",
+        "accountId": "000000000000",
+        "apiId": "local",
+        "domainName": lower.get("host", "localhost"),
+        "identity": {"sourceIp": request.source_ip, "userAgent": lower.get("user-agent")},
+    }
+    if authorizer is not None:
+        request_context["authorizer"] = dict(authorizer)
+    return {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": request.method,
+        "headers": _last_values(headers) or None,
+        "multiValueHeaders": headers or None,
+        "queryStringParameters": _last_values(query) or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": {"proxy": unquote(path.lstrip("/"))},
+        "stageVariables": None,
+        "requestContext": request_context,
+        "body": _event_body(request.body),
+        "isBase64Encoded": False,
+    }
+
+
+def error_response(status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> HttpResponse:
+    """The spec's error body (§1), for answers the gateway gives without calling the function."""
+    body = {"code": status, "message": message, "timestamp": time.time_ns() // 1_000_000}
+    return HttpResponse(status, [("Content-Type", "application/json"), *headers], json.dumps(body).encode())
+
+
+def from_result(result: Any) -> HttpResponse:
+    """The HTTP answer for a function's proxy result; a malformed result is a 502, as in AWS."""
+    if not isinstance(result, Mapping) or not isinstance(result.get("statusCode"), int):
+        return error_response(502, "the function returned a malformed proxy response")
+    # API Gateway merges both maps; a name in multiValueHeaders takes its values from there.
+    multi = {name: [str(v) for v in values] for name, values in (result.get("multiValueHeaders") or {}).items()}
+    single = {name: str(value) for name, value in (result.get("headers") or {}).items() if name not in multi}
+    headers = [(name, value) for name, values in multi.items() for value in values]
+    headers += list(single.items())
+    headers = [(name, value) for name, value in headers if name.lower() not in _FRAMING_HEADERS]
+    body = result.get("body") or ""
+    if not isinstance(body, str):
+        return error_response(502, "the function returned a body that is not a string")
+    if result.get("isBase64Encoded"):
+        try:
+            payload = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return error_response(502, "the function returned a body that is not valid base64")
+    else:
+        payload = body.encode("utf-8")
+    return HttpResponse(result["statusCode"], headers, payload)

@@ -1,0 +1,201 @@
+"""The local server: a threaded HTTP server in front of the real Lambda handler (spec §5).
+
+Each request runs in its own thread, so a long-waiting request never blocks the others; the
+embedded store's lock (embedded.py) keeps each DynamoDB call atomic.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from .events import HttpRequest, HttpResponse, error_response
+from .gateway import LocalGateway, admin_key_authorizer
+
+logger = logging.getLogger("taskq_local")
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+SHUTDOWN_POLL_SECONDS = 0.25  # how often serve_forever looks for a shutdown request
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    interval_seconds: float
+    run: Callable[[], None]
+
+
+def periodic_jobs(environ: Mapping[str, str]) -> list[PeriodicJob]:
+    """The background work the server runs besides requests, each in turn on one thread.
+
+    Later issues add theirs here: the sweeper (every TASKQ_SWEEP_INTERVAL seconds, default 1)
+    and the result dispatcher that delivers callbacks. Until then there is none."""
+    return []
+
+
+class PeriodicRunner:
+    """Runs each job every `interval_seconds` until stopped; a failing run is logged, not fatal."""
+
+    def __init__(self, jobs: list[PeriodicJob]) -> None:
+        self._jobs = jobs
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="taskq-periodic", daemon=True)
+
+    def start(self) -> None:
+        if self._jobs:
+            self._thread.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        next_run = {job.name: time.monotonic() + job.interval_seconds for job in self._jobs}
+        while not self._stop.is_set():
+            for job in self._jobs:
+                if time.monotonic() >= next_run[job.name]:
+                    try:
+                        job.run()
+                    except Exception:
+                        logger.exception("periodic job %s failed", job.name)
+                    next_run[job.name] = time.monotonic() + job.interval_seconds
+            self._stop.wait(max(0.0, min(next_run.values()) - time.monotonic()))
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: workers and load tests reuse connections
+    server_version = "taskq-local"
+    timeout = 120  # an idle keep-alive connection is closed after this many seconds
+    server: LocalHttpServer
+
+    def _serve(self) -> None:
+        body = self._read_body()
+        if isinstance(body, HttpResponse):
+            self.close_connection = True
+            self._write(body)
+            return
+        request = HttpRequest(self.command, self.path, list(self.headers.items()), body, self.client_address[0])
+        self._write(self.server.gateway.handle(request))
+
+    def __getattr__(self, name: str) -> Any:
+        # BaseHTTPRequestHandler looks up `do_<METHOD>`; every method goes to the gateway, which
+        # answers the ones API Gateway would refuse.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def _read_body(self) -> bytes | HttpResponse:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return error_response(400, "Content-Length: must be an integer")
+        if length < 0 or length > MAX_BODY_BYTES:
+            return error_response(413, f"body: at most {MAX_BODY_BYTES} bytes")
+        return self.rfile.read(length)
+
+    def _read_chunked(self) -> bytes | HttpResponse:
+        chunks, total = [], 0
+        while True:
+            try:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            except ValueError:
+                return error_response(400, "body: malformed chunked encoding")
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY_BYTES:
+                return error_response(413, f"body: at most {MAX_BODY_BYTES} bytes")
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def _write(self, response: HttpResponse) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.access_log:
+            super().log_message(format, *args)
+
+
+class LocalHttpServer(ThreadingHTTPServer):
+    daemon_threads = True  # a request still waiting never delays shutdown
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], gateway: LocalGateway, access_log: bool = True) -> None:
+        self.gateway = gateway
+        self.access_log = access_log
+        super().__init__(address, _RequestHandler)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+def banner(base_url: str, admin_key: str, generated: bool, database: str) -> str:
+    origin = "generated; set TASKQ_ADMIN_KEY to choose one" if generated else "from TASKQ_ADMIN_KEY"
+    return "\n".join(
+        [
+            f"taskq local server listening on {base_url}  (DynamoDB: {database})",
+            f"admin key: {admin_key}  ({origin})",
+            "try:",
+            f"  curl -s {base_url}/v1/queue/register -H 'Authorization: Bearer {admin_key}' \\",
+            """    -H 'Content-Type: application/json' -d '{"queue": "demo", "endpoint": "/v1/chat/completions"}'""",
+            f"or the CLI:  TASKQ_API_KEY={admin_key} taskq register demo /v1/chat/completions --url {base_url}",
+            "Ctrl-C stops it.",
+        ]
+    )
+
+
+def serve(host: str, port: int, environ: MutableMapping[str, str] = os.environ, access_log: bool = True) -> int:
+    """Runs in the foreground until SIGINT or SIGTERM; returns the exit status."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logger.setLevel(logging.INFO)
+    admin_key = environ.get("TASKQ_ADMIN_KEY") or secrets.token_urlsafe(32)
+    generated = not environ.get("TASKQ_ADMIN_KEY")
+
+    from .embedded import start_database
+
+    database = start_database(environ)
+    # Imported only now: powertools reads its settings from the environment at import time.
+    from taskq_api.app import lambda_handler
+
+    gateway = LocalGateway(lambda_handler, admin_key_authorizer(admin_key))
+    try:
+        server = LocalHttpServer((host, port), gateway, access_log)
+    except OSError as e:
+        print(f"taskq: cannot listen on {host}:{port}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    jobs = PeriodicRunner(periodic_jobs(environ))
+    jobs.start()
+    threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), daemon=True).start()
+    print(banner(server.base_url, admin_key, generated, database.description), flush=True)
+    while not stop.wait(0.2):
+        pass
+    print("taskq: stopping", file=sys.stderr, flush=True)
+    server.shutdown()  # returns within SHUTDOWN_POLL_SECONDS; request threads are daemons
+    server.server_close()
+    jobs.stop()
+    return 0

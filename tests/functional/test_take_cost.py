@@ -1,0 +1,147 @@
+"""A take costs O(size + number of queues) DynamoDB requests, independent of how many tasks are
+waiting, running or finished (spec §3.3 "Guarantees"; docs/design.md "Cost per call").
+
+Requests are counted with a botocore hook on the moto client the store uses (the `dynamodb`
+fixture). The backlog is written through the store (`DynamoStore.put_task`): a waiting task as
+put would store it, a finished one as it stands after completion (no `ready_queue`, so it is
+out of the ready index). Writing 10 000 tasks through the handler would take minutes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+from apigw import Caller
+from steps import CHAT, register, take
+
+from taskq.clock import ManualClock
+from taskq.ids import new_task_id
+from taskq.models import Status, Task
+from taskq.service import QueueService
+from taskq.store import DynamoStore
+
+DAY_MS = 86_400_000
+
+
+class RequestCounter:
+    """Counts DynamoDB API calls by operation name while attached."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.calls: Counter[str] = Counter()
+
+    def __call__(self, model, **_: object) -> None:
+        self.calls[model.name] += 1
+
+    def __enter__(self) -> RequestCounter:
+        self.client.meta.events.register("before-call.dynamodb", self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.client.meta.events.unregister("before-call.dynamodb", self)
+
+
+@pytest.fixture
+def counting(dynamodb) -> Callable[[], RequestCounter]:
+    """`with counting() as c:` counts the requests made inside the block."""
+    return lambda: RequestCounter(dynamodb)
+
+
+def backlog(store: DynamoStore, clock: ManualClock, queue: str, waiting: int, finished: int = 0) -> None:
+    now = clock.now_ms()
+    for i in range(waiting + finished):
+        done = i < finished  # the finished ones are the oldest: they stood at the head of the queue
+        store.put_task(
+            Task(
+                task_id=new_task_id(now - 10_000 + i),
+                ak="ak-producer-0001",
+                queue=queue,
+                level=0,
+                endpoint=CHAT,
+                data={"i": i},
+                status=Status.SUCCEEDED if done else Status.WAITING,
+                start_time=now - 10_000 + i,
+                expire_time=now + DAY_MS,
+                completed_time=now - 1 if done else 0,
+                attempts=1 if done else 0,
+            ),
+            None,
+            now,
+        )
+
+
+@pytest.mark.slow
+def test_fifo_take_costs_the_same_with_10_or_10_000_tasks(
+    admin: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, counting
+) -> None:
+    register(admin, "small")
+    register(admin, "big")  # the service now knows both registrations: no registration read below
+    backlog(store, clock, "small", waiting=10)
+    backlog(store, clock, "big", waiting=5_000, finished=5_000)
+
+    with counting() as small:
+        small_answer = take(worker, ["small:0"], 10, strategy="fifo")
+    with counting() as big:
+        big_answer = take(worker, ["big:0"], 10, strategy="fifo")
+
+    assert len(small_answer["small:0"]) == len(big_answer["big:0"]) == 10
+    assert big.calls == small.calls
+    # One Query reads the head of the ready index (size + 4 stand-ins, in one page); each of the
+    # 10 tasks is granted by one conditional UpdateItem that returns the new item.
+    assert small.calls == Counter({"Query": 1, "UpdateItem": 10})
+
+
+# Expected requests for a take of size 10 over 3 queues (docs/design.md "Cost per call"):
+EXPECTED = {
+    # k Query + n UpdateItem
+    "fifo": Counter({"Query": 3, "UpdateItem": 10}),
+    "active_passive": Counter({"Query": 3, "UpdateItem": 10}),
+    # + GetItem of the cursor before, PutItem of the moved cursor after
+    "round_robin": Counter({"GetItem": 1, "Query": 3, "UpdateItem": 10, "PutItem": 1}),
+    # BatchGetItem of the locks, then one claim per queue: TransactWriteItems (lock + task) + GetItem
+    "sequential": Counter({"BatchGetItem": 1, "Query": 3, "TransactWriteItems": 3, "GetItem": 3}),
+}
+
+
+@pytest.mark.parametrize("strategy", list(EXPECTED))
+def test_every_strategy_costs_the_same_over_a_backlog(
+    strategy: str, admin: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, counting
+) -> None:
+    small, big = [f"s{i}" for i in range(3)], [f"b{i}" for i in range(3)]
+    for name in small + big:
+        register(admin, name)
+    for name in small:
+        backlog(store, clock, name, waiting=10)
+    for name in big:
+        backlog(store, clock, name, waiting=300, finished=300)
+
+    with counting() as on_small:
+        small_answer = take(worker, [f"{q}:0" for q in small], 10, strategy=strategy)
+    with counting() as on_big:
+        big_answer = take(worker, [f"{q}:0" for q in big], 10, strategy=strategy)
+
+    taken = 3 if strategy == "sequential" else 10
+    assert sum(map(len, small_answer.values())) == sum(map(len, big_answer.values())) == taken
+    assert on_big.calls == on_small.calls == EXPECTED[strategy]
+
+
+def test_a_cold_instance_reads_the_registrations_once(
+    admin: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, counting, serve
+) -> None:
+    """The cost above assumes a warm function: a cold one first reads every listed queue's
+    registration, in one BatchGetItem, and then remembers them."""
+    for name in ("x", "y"):
+        register(admin, name)
+        backlog(store, clock, name, waiting=5)
+    serve(QueueService(store, clock))
+    queues = ["x:0", "y:0"]
+
+    with counting() as cold:
+        take(worker, queues, 2)
+    with counting() as warm:
+        take(worker, queues, 2)
+
+    assert cold.calls == Counter({"BatchGetItem": 1, "Query": 2, "UpdateItem": 2})
+    assert warm.calls == Counter({"Query": 2, "UpdateItem": 2})

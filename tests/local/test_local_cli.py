@@ -1,0 +1,85 @@
+"""The `taskq` command line against a running local server, and its table rendering."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+
+from local_server_process import ServerProcess, server_environment
+
+from taskq_local.cli import build_parser, render_table, request_for
+
+
+def taskq(server: ServerProcess, *args: str, key: str | None = None) -> subprocess.CompletedProcess:
+    env = server_environment(TASKQ_API_KEY=key if key is not None else server.admin_key)
+    command = [sys.executable, "-m", "taskq_local.cli", *args, "--url", server.base_url]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_client_commands_end_to_end(local_server: ServerProcess):
+    queue = f"cli-{uuid.uuid4().hex[:8]}"
+    assert json.loads(taskq(local_server, "register", queue, "/v1/embeddings").stdout) == queue
+    put = taskq(local_server, "put", queue, "--endpoint", "/v1/embeddings", "--data", '{"input": "hi"}', "--level", "2")
+    task_id = json.loads(put.stdout)["data"]
+    taken = json.loads(taskq(local_server, "take", f"{queue}:2", "--size", "5", "--process-timeout", "60").stdout)
+    (task,) = taken[f"{queue}:2"]
+    assert task["task_id"] == task_id and task["data"] == {"input": "hi"}
+    done = taskq(local_server, "complete", task_id, "--lease-id", task["lease_id"], "--result", '{"status_code": 500}')
+    assert json.loads(done.stdout) == task_id
+    assert json.loads(taskq(local_server, "get", task_id).stdout)["status"] == "failed"
+    assert json.loads(taskq(local_server, "take", f"{queue}:2").stdout) == {}
+
+
+def test_cancel_a_waiting_task(local_server: ServerProcess):
+    queue = f"cli-{uuid.uuid4().hex[:8]}"
+    taskq(local_server, "register", queue, "/v1/x")
+    task_id = json.loads(taskq(local_server, "put", queue, "--endpoint", "/v1/x", "--data", "{}").stdout)["data"]
+    assert json.loads(taskq(local_server, "cancel", task_id).stdout) == task_id
+    assert json.loads(taskq(local_server, "get", task_id).stdout)["status"] == "cancelled"
+
+
+def test_non_2xx_prints_the_error_body_to_stderr_and_exits_non_zero(local_server: ServerProcess):
+    missing = taskq(local_server, "get", "TASK-0-missing")
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert json.loads(missing.stderr)["code"] == 404
+    unauthorized = taskq(local_server, "get", "TASK-0-missing", key="wrong")
+    assert unauthorized.returncode == 1 and json.loads(unauthorized.stderr)["code"] == 401
+
+
+def test_stats_prints_the_servers_answer_a_404_until_the_route_exists(local_server: ServerProcess):
+    stats = taskq(local_server, "stats", "demo:0")
+    assert stats.returncode != 0
+    assert json.loads(stats.stderr)["code"] == 404
+
+
+def test_unreachable_server_exits_2(local_server: ServerProcess):
+    env = server_environment()
+    command = [sys.executable, "-m", "taskq_local.cli", "get", "TASK-1", "--url", "http://127.0.0.1:9"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "cannot reach" in done.stderr
+
+
+def test_requests_built_from_arguments():
+    parse = build_parser().parse_args
+    method, path, body, headers = request_for(
+        parse(["put", "q", "--endpoint", "/e", "--data", '{"a": 1}', "--idempotency-key", "k1", "--timeout", "60"])
+    )
+    assert (method, path, headers) == ("POST", "/v1/queue/put", {"Idempotency-Key": "k1"})
+    assert body == {"queue": "q", "endpoint": "/e", "level": 0, "data": {"a": 1}, "timeout": 60}
+    _, _, body, _ = request_for(parse(["take", "a:0", "b:1", "--strategy", "round_robin", "--max-retries", "-1"]))
+    assert body == {"queues": ["a:0", "b:1"], "size": 1, "strategy": "round_robin", "process_max_retries": -1}
+    assert request_for(parse(["get", "TASK/1"]))[:2] == ("GET", "/v1/queue/TASK%2F1")
+    assert request_for(parse(["stats", "q:0"]))[:2] == ("GET", "/v1/queue/q:0/stats")
+
+
+def test_tables_for_a_terminal():
+    take = {"q:0": [{"task_id": "TASK-1", "status": "running", "level": 0, "data": {"x": 1}, "lease_id": "L-1"}]}
+    lines = render_table(take).splitlines()
+    assert lines[0].split() == ["QUEUE", "TASK_ID", "STATUS", "LEVEL", "LEASE_ID"]
+    assert lines[1].split() == ["q:0", "TASK-1", "running", "0", "L-1"]
+    assert render_table({}) == "(no tasks)"
+    assert render_table("TASK-1") == "TASK-1"
+    task = render_table({"task_id": "TASK-1", "data": {"x": 1}}).splitlines()
+    assert task == ["task_id  TASK-1", 'data     {"x": 1}']

@@ -1,0 +1,144 @@
+"""The HTTP server in-process, in front of a fake function that echoes its event: what reaches
+the function, what goes back on the wire, threading, and the periodic-jobs hook."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from taskq_local.gateway import LocalGateway, admin_key_authorizer
+from taskq_local.server import LocalHttpServer, PeriodicJob, PeriodicRunner, banner, periodic_jobs
+
+KEY = "server-test-key"
+
+
+def echo_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Answers with the event; `?sleep=` delays it, `?binary=` answers base64, `?cookies=` repeats a header."""
+    query = event["queryStringParameters"] or {}
+    if "sleep" in query:
+        time.sleep(float(query["sleep"]))
+    if "binary" in query:
+        return {"statusCode": 200, "body": base64.b64encode(b"\x00\xffraw").decode(), "isBase64Encoded": True}
+    headers = {"Content-Type": ["application/json"], "Set-Cookie": ["a=1", "b=2"] if "cookies" in query else []}
+    return {"statusCode": 207, "multiValueHeaders": headers, "body": json.dumps(event)}
+
+
+@pytest.fixture
+def server() -> Iterator[LocalHttpServer]:
+    server = LocalHttpServer(("127.0.0.1", 0), LocalGateway(echo_handler, admin_key_authorizer(KEY)), access_log=False)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def send(server: LocalHttpServer, method: str, target: str, headers=(), body: bytes | None = None):
+    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
+    connection.putrequest(method, target)
+    for name, value in headers:
+        connection.putheader(name, value)
+    if body is not None and not any(name.lower() == "transfer-encoding" for name, _ in headers):
+        connection.putheader("Content-Length", str(len(body)))
+    connection.endheaders(body)
+    response = connection.getresponse()
+    answer = response.status, response.getheaders(), response.read()
+    connection.close()
+    return answer
+
+
+def test_the_function_sees_method_path_query_headers_body_and_authorizer(server):
+    headers = [("Authorization", f"Bearer {KEY}"), ("X-Multi", "one"), ("X-Multi", "two")]
+    status, _, body = send(server, "POST", "/v1/queue/put?x=1&x=2&y=%C3%A9", headers, b'{"a": 1}')
+    event = json.loads(body)
+    assert status == 207
+    assert event["httpMethod"] == "POST" and event["path"] == "/v1/queue/put"
+    assert event["multiValueQueryStringParameters"] == {"x": ["1", "2"], "y": ["é"]}
+    assert event["queryStringParameters"] == {"x": "2", "y": "é"}
+    assert event["multiValueHeaders"]["X-Multi"] == ["one", "two"]
+    assert event["headers"]["X-Multi"] == "two"
+    assert event["body"] == '{"a": 1}'
+    assert event["requestContext"]["authorizer"]["role"] == "admin"
+
+
+def test_chunked_request_body(server):
+    chunked = b'5\r\n{"a":\r\n3\r\n 1}\r\n0\r\n\r\n'
+    headers = [("Authorization", f"Bearer {KEY}"), ("Transfer-Encoding", "chunked")]
+    _, _, body = send(server, "POST", "/v1/x", headers, chunked)
+    assert json.loads(body)["body"] == '{"a": 1}'
+
+
+def test_repeated_response_headers_reach_the_wire(server):
+    _, headers, _ = send(server, "GET", "/health?cookies=1")
+    assert [v for k, v in headers if k == "Set-Cookie"] == ["a=1", "b=2"]
+
+
+def test_base64_response_body_is_sent_as_bytes(server):
+    status, headers, body = send(server, "GET", "/health?binary=1")
+    assert status == 200 and body == b"\x00\xffraw"
+    assert dict(headers)["Content-Length"] == str(len(body))
+
+
+def test_head_answers_headers_without_a_body(server):
+    status, _, body = send(server, "HEAD", "/health")
+    assert status == 207 and body == b""
+
+
+def test_missing_key_is_401_on_the_wire(server):
+    status, headers, body = send(server, "GET", "/v1/queue/TASK-1")
+    assert status == 401 and json.loads(body)["code"] == 401
+    assert dict(headers)["WWW-Authenticate"] == "Bearer"
+
+
+def test_oversized_body_is_413_without_reading_it(server):
+    status, _, body = send(server, "POST", "/health", [("Content-Length", str(11 * 1024 * 1024))], b"")
+    assert status == 413 and json.loads(body)["code"] == 413
+
+
+def test_a_slow_request_does_not_block_others(server):
+    slow = threading.Thread(target=send, args=(server, "GET", "/health?sleep=2"))
+    slow.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    status, _, _ = send(server, "GET", "/health")
+    assert status == 207 and time.monotonic() - started < 1
+    slow.join()
+
+
+def test_no_periodic_jobs_yet():
+    assert periodic_jobs({}) == []
+
+
+def test_periodic_runner_repeats_jobs_and_survives_a_failing_one():
+    runs: list[str] = []
+
+    def failing() -> None:
+        runs.append("failing")
+        raise RuntimeError("a job failed")
+
+    runner = PeriodicRunner([PeriodicJob("ok", 0.05, lambda: runs.append("ok")), PeriodicJob("failing", 0.05, failing)])
+    runner.start()
+    time.sleep(0.5)
+    runner.stop()
+    assert runs.count("ok") >= 3 and runs.count("failing") >= 3
+    settled = len(runs)
+    time.sleep(0.2)
+    assert len(runs) == settled  # stopped
+
+
+def test_banner_names_url_key_and_a_first_command():
+    text = banner("http://127.0.0.1:3000", "k3y", generated=True, database="embedded")
+    assert "http://127.0.0.1:3000" in text and "admin key: k3y" in text
+    assert "curl -s http://127.0.0.1:3000/v1/queue/register -H 'Authorization: Bearer k3y'" in text
+
+
+def test_any_method_reaches_the_gateway(server):
+    assert send(server, "TRACE", "/health")[0] == 405
+    assert send(server, "PATCH", "/health")[0] == 207

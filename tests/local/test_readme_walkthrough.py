@@ -1,0 +1,56 @@
+"""The README's quick walk-through, run verbatim: every ```sh block between the walkthrough
+markers, in order, in one bash, against a fresh local server."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+from local_server_process import ROOT, server_environment, start_server
+
+MARKED = re.compile(r"<!-- walkthrough:start -->(.*?)<!-- walkthrough:end -->", re.DOTALL)
+SH_BLOCK = re.compile(r"^```sh\n(.*?)^```$", re.DOTALL | re.MULTILINE)
+
+
+def json_values(text: str) -> list:
+    """The JSON values printed one after another (curl adds no newline after a body)."""
+    decoder, values, position = json.JSONDecoder(), [], 0
+    while position < len(text):
+        if text[position].isspace():
+            position += 1
+            continue
+        value, position = decoder.raw_decode(text, position)
+        values.append(value)
+    return values
+
+
+def walkthrough_script() -> str:
+    section = MARKED.search((ROOT / "README.md").read_text())
+    assert section, "README.md has no walkthrough markers"
+    blocks = SH_BLOCK.findall(section.group(1))
+    assert len(blocks) >= 5, "the walk-through should register, put, take, complete and get"
+    return "\n".join(blocks)
+
+
+@pytest.mark.slow
+def test_readme_walkthrough_runs_verbatim(tmp_path):
+    script = walkthrough_script()
+    server = start_server(tmp_path / "server.log", admin_key="readme-admin-key")
+    try:
+        env = server_environment(BASE=server.base_url, KEY=server.admin_key)
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script], env=env, capture_output=True, text=True, timeout=120
+        )
+    finally:
+        server.stop()
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}\nserver:\n{server.log()}"
+    answers = json_values(done.stdout)
+    registered, put, taken, completed, task = answers
+    assert registered == "demo"
+    assert put["code"] == 200 and put["data"].startswith("TASK-")
+    assert taken["demo:0"][0]["task_id"] == put["data"] and taken["demo:0"][0]["status"] == "running"
+    assert completed == put["data"]
+    assert task["task_id"] == put["data"] and task["status"] == "succeeded"
+    assert task["result"]["body"]["choices"][0]["message"]["content"] == "Hello!"
