@@ -12,15 +12,30 @@ from aws_lambda_powertools.event_handler import Request
 
 from taskq.clock import SystemClock
 from taskq.errors import Unauthorized
+from taskq.ids import new_instance_id
+from taskq.keys import KeyService
 from taskq.models import Principal, Role
 from taskq.service import QueueService
-from taskq.store import store_from_env
+from taskq.store import DynamoStore, store_from_env
+
+# Level-0 tasks name the API instance that accepted them (for phase 2's blocking mode).
+INSTANCE_ID = new_instance_id()
+
+
+@cache
+def get_store() -> DynamoStore:
+    """Built once per execution environment, on first use, and reused across invocations."""
+    return store_from_env()
 
 
 @cache
 def get_service() -> QueueService:
-    """Built once per execution environment, on first use, and reused across invocations."""
-    return QueueService(store_from_env(), SystemClock())
+    return QueueService(get_store(), SystemClock(), instance_id=INSTANCE_ID)
+
+
+@cache
+def get_key_service() -> KeyService:
+    return KeyService(get_store(), SystemClock())
 
 
 def get_principal(request: Request) -> Principal:

@@ -71,3 +71,12 @@ class HeartbeatRequest(BaseModel):
 class RetryRequest(BaseModel):
     delay_seconds: StrictInt = Field(0, ge=0, le=43_200)
     reason: str = Field("", max_length=1024)
+
+
+QueuePattern = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-*?\[\]!]{1,64}$", description="a glob over queue names")]
+
+
+class KeyCreateRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    role: Literal["producer", "worker", "admin"]
+    queues: list[QueuePattern] = Field(default_factory=lambda: ["*"], min_length=1, max_length=50)

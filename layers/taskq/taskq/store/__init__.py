@@ -11,6 +11,7 @@ import boto3
 from botocore.config import Config
 
 from ..config import TableNames, dynamodb_endpoint
+from .apikeys import ApiKeyRecords
 from .codec import body_hash
 from .keys import READY_INDEX, SWEEP_INDEX
 from .queues import QueueRecords
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 
-class DynamoStore(QueueRecords, TaskRecords, TaskTransitions):
+class DynamoStore(QueueRecords, TaskRecords, TaskTransitions, ApiKeyRecords):
     """Data access for the queue service. Methods take `now` (epoch ms) from the caller's clock."""
 
 

@@ -43,3 +43,12 @@ def cursor_key(queues: Sequence[QueueLevel]) -> dict[str, Any]:
 
 def idempotency_key(scope: str, key: str) -> dict[str, Any]:
     return to_item({"pk": f"IDEMPOTENCY#{scope}", "sk": key})
+
+
+def api_key_lookup_key(key_hash: str) -> dict[str, Any]:
+    return to_item({"pk": f"APIKEY#{key_hash}", "sk": "APIKEY"})
+
+
+def api_key_listing_key(ak: str) -> dict[str, Any]:
+    # All listing items share one partition: keys are few and listed only by admins.
+    return to_item({"pk": "APIKEYS", "sk": ak})
