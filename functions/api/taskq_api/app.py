@@ -9,12 +9,14 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .errors import register_error_handlers
-from .routes import meta, queue
+from .routes import keys, leases, meta, queue
 
 logger = Logger()
 app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(meta.router)
 app.include_router(queue.router)
+app.include_router(leases.router)
+app.include_router(keys.router)
 register_error_handlers(app)
 
 

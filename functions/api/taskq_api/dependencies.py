@@ -8,27 +8,34 @@ from __future__ import annotations
 import json
 from functools import cache
 
-import boto3
 from aws_lambda_powertools.event_handler import Request
-from botocore.config import Config
 
 from taskq.clock import SystemClock
-from taskq.config import TableNames, dynamodb_endpoint
 from taskq.errors import Unauthorized
+from taskq.ids import new_instance_id
+from taskq.keys import KeyService
 from taskq.models import Principal, Role
 from taskq.service import QueueService
-from taskq.store import DynamoStore
+from taskq.store import DynamoStore, store_from_env
+
+# Level-0 tasks name the API instance that accepted them (for phase 2's blocking mode).
+INSTANCE_ID = new_instance_id()
+
+
+@cache
+def get_store() -> DynamoStore:
+    """Built once per execution environment, on first use, and reused across invocations."""
+    return store_from_env()
 
 
 @cache
 def get_service() -> QueueService:
-    """Built once per execution environment, on first use, and reused across invocations."""
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=dynamodb_endpoint(),
-        config=Config(retries={"mode": "standard"}, connect_timeout=2, read_timeout=5),
-    )
-    return QueueService(DynamoStore(client, TableNames.from_env()), SystemClock())
+    return QueueService(get_store(), SystemClock(), instance_id=INSTANCE_ID)
+
+
+@cache
+def get_key_service() -> KeyService:
+    return KeyService(get_store(), SystemClock())
 
 
 def get_principal(request: Request) -> Principal:

@@ -10,6 +10,7 @@ from typing import Any
 
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_LEVEL = 9
+LEVEL = re.compile(r"[0-9]")  # one ASCII digit: "01" or a non-ASCII digit would alias a level
 
 
 class Status(StrEnum):
@@ -59,7 +60,7 @@ class QueueLevel:
     def parse(cls, text: str) -> QueueLevel:
         """Raises ValueError with a message fit for a 400."""
         name, sep, level = text.rpartition(":")
-        if not sep or not QUEUE_NAME.match(name) or not level.isdigit() or int(level) > MAX_LEVEL:
+        if not sep or not QUEUE_NAME.fullmatch(name) or not LEVEL.fullmatch(level):
             raise ValueError(f"{text!r} is not a full queue name 'name:level' (level 0..{MAX_LEVEL})")
         return cls(name, int(level))
 

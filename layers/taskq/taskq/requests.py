@@ -1,11 +1,14 @@
-"""Request bodies, validated by pydantic. Unknown fields are ignored (spec §1)."""
+"""Request bodies, validated by pydantic. Unknown fields are ignored (spec §1).
+
+Integers are strict: JSON `true` or `"5"` is a 400, not a quiet 1 or 5.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictInt, field_validator
 
 from .models import QUEUE_NAME, QueueLevel, Strategy
 
@@ -21,11 +24,11 @@ class RegisterRequest(BaseModel):
 class PutRequest(BaseModel):
     queue: QueueName
     endpoint: Endpoint
-    level: int = Field(0, ge=0, le=9)
+    level: StrictInt = Field(0, ge=0, le=9)
     data: dict[str, Any]
     response_mode: Literal["callback", "blocking", "streaming"] = "callback"
     callback_url: str = Field("", max_length=2048)
-    timeout: int | None = Field(None, ge=1, le=604_800, description="seconds until expire_time")
+    timeout: StrictInt | None = Field(None, ge=1, le=604_800, description="seconds until expire_time")
     trace_id: str = Field("", max_length=128)
 
     @field_validator("callback_url")
@@ -42,10 +45,10 @@ class TakeRequest(BaseModel):
     queues: list[str] = Field(min_length=1, max_length=20, description="full queue names, name:level")
     strategy: Strategy = Strategy.FIFO
     endpoint: Endpoint | None = None
-    size: int = Field(ge=1, le=100)
-    process_timeout: int | None = Field(None, ge=1, le=43_200, description="lease in seconds")
-    process_max_retries: int = Field(0, ge=-1, le=100, description="0 none, -1 unlimited")
-    min_age_seconds: int | None = Field(None, ge=0, le=604_800)
+    size: StrictInt = Field(ge=1, le=100)
+    process_timeout: StrictInt | None = Field(None, ge=1, le=43_200, description="lease in seconds")
+    process_max_retries: StrictInt = Field(0, ge=-1, le=100, description="0 none, -1 unlimited")
+    min_age_seconds: StrictInt | None = Field(None, ge=0, le=604_800)
 
     @field_validator("queues")
     @classmethod
@@ -59,3 +62,21 @@ class TakeRequest(BaseModel):
     @property
     def queue_levels(self) -> list[QueueLevel]:
         return [QueueLevel.parse(q) for q in self.queues]
+
+
+class HeartbeatRequest(BaseModel):
+    process_timeout: StrictInt | None = Field(None, ge=1, le=43_200, description="seconds from now; default the take's")
+
+
+class RetryRequest(BaseModel):
+    delay_seconds: StrictInt = Field(0, ge=0, le=43_200)
+    reason: str = Field("", max_length=1024)
+
+
+QueuePattern = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-*?\[\]!]{1,64}$", description="a glob over queue names")]
+
+
+class KeyCreateRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    role: Literal["producer", "worker", "admin"]
+    queues: list[QueuePattern] = Field(default_factory=lambda: ["*"], min_length=1, max_length=50)

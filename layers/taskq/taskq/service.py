@@ -6,21 +6,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import permissions, strategies
+from . import permissions
 from .clock import Clock
 from .errors import BadRequest, LeaseConflict, NotImplementedYet, PayloadTooLarge, QueueNotFound, StateConflict
-from .ids import new_instance_id, new_lease_id, new_task_id
-from .models import Principal, QueueLevel, ResponseMode, Status, Strategy, Task
+from .ids import new_instance_id, new_task_id
+from .leases import RETRIES_EXHAUSTED_RESULT_KEY, lease_until, retries_exhausted_result, retries_remain
+from .models import Principal, ResponseMode, Status, Task
 from .permissions import ANY_ROLE, PRODUCERS, WORKERS
-from .requests import PutRequest, RegisterRequest, TakeRequest
-from .store import ClaimOutcome, DynamoStore, IdempotencyRecord, Lease, body_hash
+from .requests import HeartbeatRequest, PutRequest, RegisterRequest, RetryRequest, TakeRequest
+from .store import DynamoStore, IdempotencyRecord, body_hash
+from .take import TakeRun
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 DEFAULT_TIMEOUT_SECONDS = {"callback": 86_400, "blocking": 300, "streaming": 300}
-# Candidates read beyond `size` per queue, so a claim lost to a concurrent taker has a stand-in.
-CLAIM_SLACK = 4
-# Extra rounds of reading candidates when every stand-in was lost to concurrent takers.
-MAX_TAKE_ROUNDS = 3
 # Rounds of re-reading a task whose state changed between our read and our conditional write.
 MAX_STATE_RETRIES = 5
 
@@ -37,7 +35,8 @@ def final_status_of(result: dict[str, Any]) -> Status:
     code = result.get("status_code")
     if code is None:
         return Status.SUCCEEDED
-    if isinstance(code, bool) or not (isinstance(code, int) or (isinstance(code, str) and code.strip().isdigit())):
+    numeric_text = isinstance(code, str) and code.strip().isascii() and code.strip().isdigit()
+    if isinstance(code, bool) or not (isinstance(code, int) or numeric_text):
         raise BadRequest("status_code: must be an integer or a numeric string")
     return Status.SUCCEEDED if 200 <= int(code) <= 299 else Status.FAILED
 
@@ -114,7 +113,7 @@ class QueueService:
         for queue in queues:
             permissions.require_queue(principal, queue.name, WORKERS, "take")
         self._require_registered([q.name for q in queues])
-        taken = _Take(self._store, self._clock.now_ms(), request, queues).run()
+        taken = TakeRun(self._store, self._clock.now_ms(), request, queues).run()
         return {str(queues[i]): [t.to_wire() for t in tasks] for i, tasks in enumerate(taken) if tasks}
 
     # --- task routes -------------------------------------------------------------------------
@@ -128,11 +127,10 @@ class QueueService:
     def complete(self, principal: Principal, task_id: str, result: dict[str, Any], lease_id: str | None = None) -> str:
         payload_bytes("result", result)
         status = final_status_of(result)
-        task = permissions.visible(principal, self._store.get_task(task_id), task_id)
-        permissions.require_role(principal, WORKERS, "complete")
+        task = self._worker_task(principal, task_id, "complete")
         for _ in range(MAX_STATE_RETRIES):
-            if lease_id is not None and lease_id != task.lease_id:
-                raise LeaseConflict(f"X-Lease-Id: not the current lease of task {task_id}")
+            if lease_id is not None:
+                require_lease(task, lease_id)
             if task.status in (Status.SUCCEEDED, Status.FAILED):
                 return task_id  # an idempotent repeat: nothing changes, no second callback
             if task.status is not Status.RUNNING:
@@ -157,91 +155,55 @@ class QueueService:
             task = permissions.visible(principal, self._store.get_task(task_id), task_id)
         raise StateConflict(f"task {task_id} keeps changing; retry")
 
+    def heartbeat(self, principal: Principal, task_id: str, lease_id: str, request: HeartbeatRequest) -> dict[str, Any]:
+        """Extends a live lease to now + process_timeout (the take's, unless given), never past
+        `expire_time`. 409 when the lease is not the task's current one or has already ended."""
+        task = self._worker_task(principal, task_id, "heartbeat")
+        for _ in range(MAX_STATE_RETRIES):
+            now = self._clock.now_ms()
+            require_running_lease(task, lease_id)
+            if task.lease_expire_time <= now:
+                raise LeaseConflict(f"X-Lease-Id: the lease of task {task_id} has already ended")
+            timeout = request.process_timeout or task.process_timeout
+            if timeout is None:  # a lease without process_timeout already lasts until expire_time
+                return {"task_id": task_id, "lease_expire_time": task.lease_expire_time}
+            until = lease_until(now, timeout, task.expire_time)
+            if self._store.extend_lease(task, now, until):
+                return {"task_id": task_id, "lease_expire_time": until}
+            task = self._worker_task(principal, task_id, "heartbeat")
+        raise StateConflict(f"task {task_id} keeps changing; retry")
 
-class _Take:
-    """One take call: read candidates, plan with the strategy, claim, and re-read only when
-    concurrent takers won the candidates we had."""
-
-    def __init__(self, store: DynamoStore, now: int, request: TakeRequest, queues: list[QueueLevel]) -> None:
-        self.store = store
-        self.now = now
-        self.request = request
-        self.queues = queues
-        self.strategy = request.strategy
-        self.taken: list[list[Task]] = [[] for _ in queues]
-        self.served: list[int] = []  # queue index of each claim, in claim order
-        self.tried: set[str] = set()
-        self.closed = [False] * len(queues)  # sequential: locked, or served once in this call
-
-    def run(self) -> list[list[Task]]:
-        cursor = 0
-        if self.strategy is Strategy.ROUND_ROBIN:
-            cursor = self.store.get_cursor(self.queues)
-        if self.strategy is Strategy.SEQUENTIAL:
-            held = self.store.held_locks(self.queues, self.now)
-            self.closed = [q in held for q in self.queues]
-
-        for _ in range(MAX_TAKE_ROUNDS):
-            missing = self.request.size - len(self.served)
-            candidates = self._read_candidates(missing + CLAIM_SLACK)
-            round_cursor = strategies.next_cursor(self.served, cursor, len(self.queues))
-            plan = strategies.plan(self.strategy, candidates, cursor=round_cursor, locked=self.closed)
-            lost_any = self._claim(plan)
-            if len(self.served) == self.request.size or not lost_any:
-                break
-
-        if self.strategy is Strategy.ROUND_ROBIN and self.served:
-            new_cursor = strategies.next_cursor(self.served, cursor, len(self.queues))
-            if new_cursor != cursor:
-                self.store.set_cursor(self.queues, new_cursor)
-        if self.strategy is not Strategy.ROUND_ROBIN:
-            for tasks in self.taken:
-                tasks.sort(key=lambda t: (t.start_time, t.task_id))
-        return self.taken
-
-    def _read_candidates(self, limit: int) -> list[list[Any]]:
-        request = self.request
-        put_before = None if request.min_age_seconds is None else self.now - request.min_age_seconds * 1000
-        found = []
-        for i, queue in enumerate(self.queues):
-            if self.closed[i]:
-                found.append([])
-                continue
-            ready = self.store.find_ready(
-                queue, self.now, limit + len(self.tried), endpoint=request.endpoint, put_before=put_before
-            )
-            # The index lags behind claims: skip what this call already tried.
-            found.append([c for c in ready if c.task_id not in self.tried])
-        return found
-
-    def _claim(self, plan: strategies.Plan) -> bool:
-        """Claims along the plan until `size`; True when a candidate was lost to someone else."""
-        lost_any = False
-        for attempt in plan.attempts:
-            if len(self.served) == self.request.size:
-                break
-            i, candidate = attempt.queue_index, attempt.candidate
-            if self.closed[i] or candidate.task_id in self.tried:
-                continue
-            self.tried.add(candidate.task_id)
-            outcome, task = self.store.claim(
-                candidate.task_id, self.now, self._lease(candidate.expire_time), self._lock_for(i)
-            )
-            if outcome is ClaimOutcome.CLAIMED and task is not None:
-                self.taken[i].append(task)
-                self.served.append(i)
-                if plan.per_queue_cap is not None and len(self.taken[i]) >= plan.per_queue_cap:
-                    self.closed[i] = True
-            elif outcome is ClaimOutcome.QUEUE_LOCKED:
-                self.closed[i] = True
+    def retry(self, principal: Principal, task_id: str, lease_id: str, request: RetryRequest) -> str:
+        """Ends the lease and gives the task back (waiting again, same start_time, takeable
+        after the delay), or ends it `failed` when its retry budget is spent."""
+        task = self._worker_task(principal, task_id, "retry")
+        for _ in range(MAX_STATE_RETRIES):
+            require_running_lease(task, lease_id)
+            now = self._clock.now_ms()
+            if retries_remain(task):
+                done = self._store.requeue(task, visible_time=now + request.delay_seconds * 1000)
             else:
-                lost_any = True
-        return lost_any
+                result = retries_exhausted_result(task, request.reason)
+                self._store.put_result(task_id, RETRIES_EXHAUSTED_RESULT_KEY, result, now)
+                done = self._store.finish(task, Status.FAILED, now, result_lease=RETRIES_EXHAUSTED_RESULT_KEY)
+            if done:
+                return task_id
+            task = self._worker_task(principal, task_id, "retry")
+        raise StateConflict(f"task {task_id} keeps changing; retry")
 
-    def _lease(self, expire_time: int) -> Lease:
-        timeout = self.request.process_timeout
-        until = expire_time if timeout is None else min(self.now + timeout * 1000, expire_time)
-        return Lease(new_lease_id(), until, timeout, self.request.process_max_retries)
+    def _worker_task(self, principal: Principal, task_id: str, action: str) -> Task:
+        """The task for a worker's lease operation: 404 unless visible, 403 unless a worker."""
+        task = permissions.visible(principal, self._store.get_task(task_id), task_id)
+        permissions.require_role(principal, WORKERS, action)
+        return task
 
-    def _lock_for(self, queue_index: int) -> QueueLevel | None:
-        return self.queues[queue_index] if self.strategy is Strategy.SEQUENTIAL else None
+
+def require_lease(task: Task, lease_id: str) -> None:
+    if lease_id != task.lease_id:
+        raise LeaseConflict(f"X-Lease-Id: not the current lease of task {task.task_id}")
+
+
+def require_running_lease(task: Task, lease_id: str) -> None:
+    require_lease(task, lease_id)
+    if task.status is not Status.RUNNING:
+        raise LeaseConflict(f"X-Lease-Id: task {task.task_id} is {task.status.value}, not running under this lease")

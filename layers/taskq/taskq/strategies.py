@@ -28,29 +28,34 @@ class Plan:
     per_queue_cap: int | None = None
 
 
+def earliest_first(queue: Sequence[Candidate]) -> list[Candidate]:
+    # The index orders by start_time only; ties are broken by task_id here (spec §3.3).
+    return sorted(queue, key=lambda c: c.order_key)
+
+
 def plan_fifo(candidates: Sequence[Sequence[Candidate]]) -> Plan:
     """All listed queues merged globally by (start_time, task_id)."""
-    streams = [[(c.order_key, i, c) for c in queue] for i, queue in enumerate(candidates)]
+    streams = [[(c.order_key, i, c) for c in earliest_first(queue)] for i, queue in enumerate(candidates)]
     merged = heapq.merge(*streams)
     return Plan([Attempt(i, c) for _, i, c in merged])
 
 
 def plan_active_passive(candidates: Sequence[Sequence[Candidate]]) -> Plan:
     """Drain the first queue, then the second, and so on."""
-    return Plan([Attempt(i, c) for i, queue in enumerate(candidates) for c in queue])
+    return Plan([Attempt(i, c) for i, queue in enumerate(candidates) for c in earliest_first(queue)])
 
 
 def plan_round_robin(candidates: Sequence[Sequence[Candidate]], cursor: int) -> Plan:
     """One task per queue in turn, the turn starting at `cursor`; empty queues are skipped."""
     k = len(candidates)
     order = [(cursor + offset) % k for offset in range(k)]
-    turns = zip_longest(*(candidates[i] for i in order))
+    turns = zip_longest(*(earliest_first(candidates[i]) for i in order))
     return Plan([Attempt(order[pos], c) for turn in turns for pos, c in enumerate(turn) if c is not None])
 
 
 def plan_sequential(candidates: Sequence[Sequence[Candidate]], locked: Sequence[bool]) -> Plan:
     """In listed order, the earliest task of every queue whose sequential lock is free; one per queue."""
-    attempts = [Attempt(i, c) for i, queue in enumerate(candidates) if not locked[i] for c in queue]
+    attempts = [Attempt(i, c) for i, queue in enumerate(candidates) if not locked[i] for c in earliest_first(queue)]
     return Plan(attempts, per_queue_cap=1)
 
 

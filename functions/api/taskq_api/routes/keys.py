@@ -1,0 +1,35 @@
+"""/v1/keys routes (spec §3.11), admin only."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from taskq.keys import KeyService
+from taskq.requests import KeyCreateRequest
+
+from ..dependencies import get_key_service
+from .queue import Caller
+
+router = APIGatewayRouter()
+
+Keys = Annotated[KeyService, Depends(get_key_service)]
+
+
+@router.post("/v1/keys", summary="Create an API key; its secret is shown only in this answer (admin)")
+def create_key(request: KeyCreateRequest, keys: Keys, caller: Caller):
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=keys.create(caller, request))
+
+
+@router.get("/v1/keys", summary="List the API keys, never their secrets (admin)")
+def list_keys(keys: Keys, caller: Caller) -> list[dict[str, Any]]:
+    return keys.list(caller)
+
+
+@router.delete("/v1/keys/<ak>", summary="Revoke an API key (admin)")
+def revoke_key(ak: str, keys: Keys, caller: Caller):
+    keys.revoke(caller, ak)
+    return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")

@@ -1,0 +1,1 @@
+"""The sweeper function: ends leases and expires waiting tasks, every minute."""

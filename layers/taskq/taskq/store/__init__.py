@@ -1,0 +1,45 @@
+"""The one package that talks to DynamoDB: every boto3 call, key format and condition
+expression. The layout of the tables is in keys.py and docs/design.md.
+
+The ready index is eventually consistent: it only suggests candidates. Every grant and every
+state change is a conditional write on the task item itself.
+"""
+
+from __future__ import annotations
+
+import boto3
+from botocore.config import Config
+
+from ..config import TableNames, dynamodb_endpoint
+from .apikeys import ApiKeyRecords
+from .codec import body_hash
+from .keys import READY_INDEX, SWEEP_INDEX
+from .queues import QueueRecords
+from .tasks import ClaimOutcome, IdempotencyConflict, IdempotencyRecord, Lease, TaskRecords
+from .transitions import TaskTransitions
+
+__all__ = [
+    "READY_INDEX",
+    "SWEEP_INDEX",
+    "ClaimOutcome",
+    "DynamoStore",
+    "IdempotencyConflict",
+    "IdempotencyRecord",
+    "Lease",
+    "body_hash",
+    "store_from_env",
+]
+
+
+class DynamoStore(QueueRecords, TaskRecords, TaskTransitions, ApiKeyRecords):
+    """Data access for the queue service. Methods take `now` (epoch ms) from the caller's clock."""
+
+
+def store_from_env() -> DynamoStore:
+    """The store a function uses: tables and endpoint from its environment."""
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=dynamodb_endpoint(),
+        config=Config(retries={"mode": "standard"}, connect_timeout=2, read_timeout=5),
+    )
+    return DynamoStore(client, TableNames.from_env())

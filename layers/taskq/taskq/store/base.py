@@ -1,0 +1,87 @@
+"""What every part of the store shares: the client, the table names and the transaction that
+moves a task while releasing (or extending) its sequential lock."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..config import TableNames
+from ..models import Task
+from .codec import expression_values, is_condition_failure, is_transaction_cancelled
+from .keys import lock_key
+
+
+class StoreBase:
+    def __init__(self, client: Any, tables: TableNames) -> None:
+        self._db = client
+        self._tables = tables
+
+    def _update_task(self, task: Task, update: dict[str, Any], lock_change: dict[str, Any] | None) -> bool:
+        """Applies a conditional update to the task; False when its condition failed.
+
+        When the task holds its queue's sequential lock, `lock_change` (a transaction item on
+        the lock, conditional on this task still holding it) is applied in the same
+        transaction, so the two can never disagree after a crash. If the lock lapsed and was
+        taken over meanwhile, the update is applied alone.
+        """
+        if task.holds_lock and lock_change is not None:
+            try:
+                self._db.transact_write_items(TransactItems=[{"Update": update}, lock_change])
+                return True
+            except ClientError as e:
+                if not is_transaction_cancelled(e):
+                    raise
+        try:
+            self._db.update_item(**update)
+        except ClientError as e:
+            if is_condition_failure(e):
+                return False
+            raise
+        return True
+
+    def _lock_release(self, task: Task) -> dict[str, Any]:
+        return {
+            "Delete": {
+                "TableName": self._tables.control,
+                "Key": lock_key(task.queue_level),
+                "ConditionExpression": "task_id = :task_id",
+                "ExpressionAttributeValues": expression_values(task_id=task.task_id),
+            }
+        }
+
+    def _lock_extension(self, task: Task, until: int) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._tables.control,
+                "Key": lock_key(task.queue_level),
+                "UpdateExpression": "SET expires_at = :until",
+                "ConditionExpression": "task_id = :task_id",
+                "ExpressionAttributeValues": expression_values(task_id=task.task_id, until=until),
+            }
+        }
+
+    def _batch_get(
+        self, table: str, keys: list[dict[str, Any]], *, projection: str, consistent: bool = False
+    ) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for start in range(0, len(keys), 100):
+            pending: dict[str, Any] = {
+                table: {
+                    "Keys": keys[start : start + 100],
+                    "ProjectionExpression": projection,
+                    "ConsistentRead": consistent,
+                }
+            }
+            for attempt in range(8):
+                answer = self._db.batch_get_item(RequestItems=pending)
+                items += answer.get("Responses", {}).get(table, [])
+                pending = answer.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(0.01 * 2**attempt)  # throttled: back off before asking for the rest
+            else:
+                raise RuntimeError(f"BatchGetItem on {table} left keys unprocessed after retries")
+        return items

@@ -1,0 +1,111 @@
+"""Translation between the domain's values and DynamoDB's attribute values."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from ..models import ResponseMode, Status, Task
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in values.items()}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def expression_values(**values: Any) -> dict[str, Any]:
+    """`ExpressionAttributeValues` from keyword arguments: `now=5` gives `{":now": {"N": "5"}}`."""
+    return {f":{k}": _serializer.serialize(v) for k, v in values.items()}
+
+
+def to_json(value: Any) -> str:
+    # Payloads and results are stored as JSON text: floats and key order stay exactly as sent,
+    # with no Decimal round trip.
+    return json.dumps(value, separators=(",", ":"))
+
+
+def body_hash(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+def is_condition_failure(error: ClientError) -> bool:
+    return error_code(error) == "ConditionalCheckFailedException"
+
+
+def is_transaction_cancelled(error: ClientError) -> bool:
+    return error_code(error) == "TransactionCanceledException"
+
+
+def cancellation_codes(error: ClientError) -> list[str]:
+    """Per transaction item, why it was cancelled ("None", "ConditionalCheckFailed", ...)."""
+    return [reason.get("Code", "") for reason in error.response.get("CancellationReasons", [])]
+
+
+def task_attributes(task: Task) -> dict[str, Any]:
+    """The item attributes of the task object; index attributes are added by the caller."""
+    return {
+        "task_id": task.task_id,
+        "ak": task.ak,
+        "queue": task.queue,
+        "level": task.level,
+        "endpoint": task.endpoint,
+        "data": to_json(task.data),
+        "status": task.status.value,
+        "start_time": task.start_time,
+        "expire_time": task.expire_time,
+        "response_mode": task.response_mode.value,
+        "callback_url": task.callback_url,
+        "batch_id": task.batch_id,
+        "trace_id": task.trace_id,
+        "instance_id": task.instance_id,
+        "running_time": task.running_time,
+        "completed_time": task.completed_time,
+        "attempts": task.attempts,
+        "max_retries": task.max_retries,
+        "visible_time": task.visible_time,
+    }
+
+
+def item_to_task(item: dict[str, Any]) -> Task:
+    v = from_item(item)
+    process_timeout = v.get("process_timeout")
+    return Task(
+        task_id=v["task_id"],
+        ak=v["ak"],
+        queue=v["queue"],
+        level=int(v["level"]),
+        endpoint=v["endpoint"],
+        data=json.loads(v["data"]),
+        status=Status(v["status"]),
+        start_time=int(v["start_time"]),
+        expire_time=int(v["expire_time"]),
+        response_mode=ResponseMode(v["response_mode"]),
+        callback_url=v.get("callback_url", ""),
+        batch_id=v.get("batch_id", ""),
+        trace_id=v.get("trace_id", ""),
+        instance_id=v.get("instance_id", ""),
+        running_time=int(v.get("running_time", 0)),
+        completed_time=int(v.get("completed_time", 0)),
+        attempts=int(v.get("attempts", 0)),
+        lease_id=v.get("lease_id", ""),
+        lease_expire_time=int(v.get("lease_expire_time", 0)),
+        process_timeout=None if process_timeout is None else int(process_timeout),
+        max_retries=int(v.get("max_retries", 0)),
+        visible_time=int(v.get("visible_time", 0)),
+        holds_lock="lock_key" in v,
+        result_lease=v.get("result_lease", ""),
+    )

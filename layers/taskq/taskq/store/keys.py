@@ -1,0 +1,54 @@
+"""Key formats and index names: the layout of the three tables (see docs/design.md)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from ..models import QueueLevel
+from .codec import to_item
+
+READY_INDEX = "ReadyByQueue"  # waiting tasks by `ready_queue` ("name:level"), oldest first
+SWEEP_INDEX = "SweepDue"  # unfinished tasks by `sweep_shard`, ordered by `sweep_at`
+# The sweep index is spread over this many partitions so no single one is hot; the sweeper
+# reads each. Changing it needs a migration of `sweep_shard` values.
+SWEEP_SHARDS = 8
+
+
+def sweep_shard(task_id: str) -> str:
+    return str(int(hashlib.sha256(task_id.encode()).hexdigest()[:8], 16) % SWEEP_SHARDS)
+
+
+def task_key(task_id: str) -> dict[str, Any]:
+    return to_item({"task_id": task_id})
+
+
+def result_key(task_id: str, lease_id: str) -> dict[str, Any]:
+    return to_item({"task_id": task_id, "lease_id": lease_id})
+
+
+def queue_key(name: str) -> dict[str, Any]:
+    return to_item({"pk": f"QUEUE#{name}", "sk": "QUEUE"})
+
+
+def lock_key(queue: QueueLevel) -> dict[str, Any]:
+    return to_item({"pk": f"LOCK#{queue}", "sk": "LOCK"})
+
+
+def cursor_key(queues: Sequence[QueueLevel]) -> dict[str, Any]:
+    digest = hashlib.sha256(",".join(map(str, queues)).encode()).hexdigest()
+    return to_item({"pk": f"CURSOR#{digest}", "sk": "CURSOR"})
+
+
+def idempotency_key(scope: str, key: str) -> dict[str, Any]:
+    return to_item({"pk": f"IDEMPOTENCY#{scope}", "sk": key})
+
+
+def api_key_lookup_key(key_hash: str) -> dict[str, Any]:
+    return to_item({"pk": f"APIKEY#{key_hash}", "sk": "APIKEY"})
+
+
+def api_key_listing_key(ak: str) -> dict[str, Any]:
+    # All listing items share one partition: keys are few and listed only by admins.
+    return to_item({"pk": "APIKEYS", "sk": ak})

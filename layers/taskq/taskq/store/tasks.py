@@ -1,0 +1,230 @@
+"""Putting, finding and claiming tasks (Tasks table, its ready index, sequential locks)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..errors import Conflict
+from ..models import Candidate, QueueLevel, Status, Task
+from .base import StoreBase
+from .codec import (
+    cancellation_codes,
+    expression_values,
+    from_item,
+    is_condition_failure,
+    is_transaction_cancelled,
+    item_to_task,
+    task_attributes,
+    to_item,
+)
+from .keys import READY_INDEX, idempotency_key, lock_key, sweep_shard, task_key
+
+IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
+
+
+class ClaimOutcome(Enum):
+    CLAIMED = "claimed"
+    TASK_GONE = "task_gone"  # taken, finished or expired meanwhile: try the next candidate
+    QUEUE_LOCKED = "queue_locked"  # sequential: another task holds the queue's lock
+
+
+@dataclass(frozen=True)
+class Lease:
+    lease_id: str
+    expire_time: int
+    process_timeout: int | None
+    max_retries: int
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    scope: str  # the producer's key id
+    key: str
+    body_hash: str
+
+
+class IdempotencyConflict(Conflict):
+    def __init__(self) -> None:
+        super().__init__("Idempotency-Key: already used with a different request body")
+
+
+class TaskRecords(StoreBase):
+    def put_task(self, task: Task, idempotency: IdempotencyRecord | None, now: int) -> str:
+        """Stores a new waiting task. With an idempotency record, the task and the record are
+        written in one transaction, so a crash can never leave one without the other; a repeat
+        returns the first task's id."""
+        item = to_item(
+            task_attributes(task)
+            | {
+                "ready_queue": str(task.queue_level),
+                "sweep_shard": sweep_shard(task.task_id),
+                "sweep_at": task.expire_time,
+            }
+        )
+        put = {"TableName": self._tables.tasks, "Item": item, "ConditionExpression": "attribute_not_exists(task_id)"}
+        if idempotency is None:
+            self._db.put_item(**put)
+            return task.task_id
+        key = idempotency_key(idempotency.scope, idempotency.key)
+        record = key | to_item(
+            {
+                "task_id": task.task_id,
+                "body_hash": idempotency.body_hash,
+                "expires_at": now + IDEMPOTENCY_WINDOW_SECONDS * 1000,
+                "ttl": now // 1000 + IDEMPOTENCY_WINDOW_SECONDS,
+            }
+        )
+        record_put = {
+            "TableName": self._tables.control,
+            "Item": record,
+            "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now",
+            "ExpressionAttributeValues": expression_values(now=now),
+        }
+        for _ in range(5):
+            try:
+                self._db.transact_write_items(TransactItems=[{"Put": put}, {"Put": record_put}])
+                return task.task_id
+            except ClientError as e:
+                if not is_transaction_cancelled(e):
+                    raise
+            existing = self._db.get_item(TableName=self._tables.control, Key=key, ConsistentRead=True).get("Item")
+            if existing is not None:
+                first = from_item(existing)
+                if first["body_hash"] != idempotency.body_hash:
+                    raise IdempotencyConflict()
+                return first["task_id"]
+            time.sleep(0.05)  # a concurrent put with the same key is still committing
+        raise Conflict("Idempotency-Key: a concurrent request with this key is in progress; retry")
+
+    def get_task(self, task_id: str) -> Task | None:
+        item = self._db.get_item(TableName=self._tables.tasks, Key=task_key(task_id), ConsistentRead=True).get("Item")
+        return None if item is None else item_to_task(item)
+
+    def find_ready(
+        self,
+        queue: QueueLevel,
+        now: int,
+        limit: int,
+        *,
+        endpoint: str | None = None,
+        put_before: int | None = None,
+    ) -> list[Candidate]:
+        """Up to `limit` takeable tasks of one queue-level, earliest first.
+
+        `Limit` applies before the filter, so a page can come back short; later pages are read
+        only while filtered-out tasks (expired, delayed, other endpoints) stand at the head.
+        """
+        key_condition = "ready_queue = :queue"
+        values: dict[str, Any] = {"queue": str(queue), "now": now}
+        if put_before is not None:
+            key_condition += " AND start_time <= :put_before"
+            values["put_before"] = put_before
+        filters = ["expire_time > :now", "visible_time <= :now"]
+        if endpoint is not None:
+            filters.append("endpoint = :endpoint")
+            values["endpoint"] = endpoint
+        request: dict[str, Any] = {
+            "TableName": self._tables.tasks,
+            "IndexName": READY_INDEX,
+            "KeyConditionExpression": key_condition,
+            "FilterExpression": " AND ".join(filters),
+            "ExpressionAttributeValues": expression_values(**values),
+            "ProjectionExpression": "task_id, start_time, expire_time",
+            "ScanIndexForward": True,
+        }
+        found: list[Candidate] = []
+        page_limit = limit
+        while True:
+            page = self._db.query(**request, Limit=page_limit)
+            found += [
+                Candidate(i["task_id"]["S"], int(i["start_time"]["N"]), int(i["expire_time"]["N"]))
+                for i in page.get("Items", [])
+            ]
+            if len(found) >= limit or "LastEvaluatedKey" not in page:
+                return found[:limit]
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            page_limit = min(page_limit * 2, 1000)
+
+    def claim(
+        self, task_id: str, now: int, lease: Lease, lock: QueueLevel | None = None
+    ) -> tuple[ClaimOutcome, Task | None]:
+        """Grants the task to a new lease if it is still takeable. With `lock`, the queue's
+        sequential lock is taken in the same transaction, so neither exists without the other."""
+        sets = [
+            "#status = :running",
+            "running_time = :now",
+            "lease_id = :lease_id",
+            "lease_expire_time = :lease_expire_time",
+            "sweep_at = :lease_expire_time",
+            "max_retries = :max_retries",
+            "attempts = attempts + :one",
+        ]
+        removes = ["ready_queue"]
+        values: dict[str, Any] = {
+            "running": Status.RUNNING.value,
+            "waiting": Status.WAITING.value,
+            "now": now,
+            "lease_id": lease.lease_id,
+            "lease_expire_time": lease.expire_time,
+            "max_retries": lease.max_retries,
+            "one": 1,
+        }
+        if lease.process_timeout is None:
+            removes.append("process_timeout")
+        else:
+            sets.append("process_timeout = :process_timeout")
+            values["process_timeout"] = lease.process_timeout
+        if lock is not None:
+            sets.append("lock_key = :lock_key")
+            values["lock_key"] = str(lock)
+        update = {
+            "TableName": self._tables.tasks,
+            "Key": task_key(task_id),
+            "UpdateExpression": f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
+            "ConditionExpression": "#status = :waiting AND expire_time > :now AND visible_time <= :now",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": expression_values(**values),
+        }
+        if lock is None:
+            try:
+                item = self._db.update_item(**update, ReturnValues="ALL_NEW")["Attributes"]
+            except ClientError as e:
+                if is_condition_failure(e):
+                    return ClaimOutcome.TASK_GONE, None
+                raise
+            return ClaimOutcome.CLAIMED, item_to_task(item)
+
+        lock_put = {
+            "TableName": self._tables.control,
+            "Item": lock_key(lock) | to_item({"task_id": task_id, "expires_at": lease.expire_time}),
+            # A lock lapses with the lease that took it, even before the sweeper runs.
+            "ConditionExpression": "attribute_not_exists(pk) OR expires_at <= :now",
+            "ExpressionAttributeValues": expression_values(now=now),
+        }
+        try:
+            self._db.transact_write_items(TransactItems=[{"Put": lock_put}, {"Update": update}])
+        except ClientError as e:
+            if not is_transaction_cancelled(e):
+                raise
+            lock_code = (cancellation_codes(e) or [""])[0]
+            return (
+                ClaimOutcome.QUEUE_LOCKED if lock_code == "ConditionalCheckFailed" else ClaimOutcome.TASK_GONE
+            ), None
+        # A transaction returns no values: read the claimed task back.
+        return ClaimOutcome.CLAIMED, self.get_task(task_id)
+
+    def held_locks(self, queues: Sequence[QueueLevel], now: int) -> set[QueueLevel]:
+        """The queues whose sequential lock is held by an unexpired lease."""
+        keys = [lock_key(q) for q in dict.fromkeys(queues)]
+        held = set()
+        for item in self._batch_get(self._tables.control, keys, projection="pk, expires_at", consistent=True):
+            v = from_item(item)
+            if int(v["expires_at"]) > now:
+                held.add(QueueLevel.parse(v["pk"].removeprefix("LOCK#")))
+        return held

@@ -1,0 +1,104 @@
+"""One take call (spec §3.3): read candidates, plan with the strategy, claim."""
+
+from __future__ import annotations
+
+from . import strategies
+from .ids import new_lease_id
+from .leases import lease_until
+from .models import Candidate, QueueLevel, Strategy, Task
+from .requests import TakeRequest
+from .store import ClaimOutcome, DynamoStore, Lease
+
+# Candidates read beyond `size` per queue, so a claim lost to a concurrent taker has a stand-in.
+CLAIM_SLACK = 4
+# Extra rounds of reading candidates when every stand-in was lost to concurrent takers.
+MAX_TAKE_ROUNDS = 3
+
+
+class TakeRun:
+    """One take call: read candidates, plan with the strategy, claim, and re-read only when
+    concurrent takers won the candidates we had."""
+
+    def __init__(self, store: DynamoStore, now: int, request: TakeRequest, queues: list[QueueLevel]) -> None:
+        self.store = store
+        self.now = now
+        self.request = request
+        self.queues = queues
+        self.strategy = request.strategy
+        self.taken: list[list[Task]] = [[] for _ in queues]
+        self.served: list[int] = []  # queue index of each claim, in claim order
+        self.tried: set[str] = set()
+        self.closed = [False] * len(queues)  # sequential: locked, or served once in this call
+
+    def run(self) -> list[list[Task]]:
+        cursor = 0
+        if self.strategy is Strategy.ROUND_ROBIN:
+            cursor = self.store.get_cursor(self.queues)
+        if self.strategy is Strategy.SEQUENTIAL:
+            held = self.store.held_locks(self.queues, self.now)
+            self.closed = [q in held for q in self.queues]
+
+        for _ in range(MAX_TAKE_ROUNDS):
+            missing = self.request.size - len(self.served)
+            candidates = self._read_candidates(missing + CLAIM_SLACK)
+            round_cursor = strategies.next_cursor(self.served, cursor, len(self.queues))
+            plan = strategies.plan(self.strategy, candidates, cursor=round_cursor, locked=self.closed)
+            lost_any = self._claim(plan)
+            if len(self.served) == self.request.size or not lost_any:
+                break
+
+        if self.strategy is Strategy.ROUND_ROBIN and self.served:
+            new_cursor = strategies.next_cursor(self.served, cursor, len(self.queues))
+            if new_cursor != cursor:
+                self.store.set_cursor(self.queues, new_cursor)
+        if self.strategy is not Strategy.ROUND_ROBIN:
+            for tasks in self.taken:
+                tasks.sort(key=lambda t: (t.start_time, t.task_id))
+        return self.taken
+
+    def _read_candidates(self, limit: int) -> list[list[Candidate]]:
+        request = self.request
+        put_before = None if request.min_age_seconds is None else self.now - request.min_age_seconds * 1000
+        found = []
+        for i, queue in enumerate(self.queues):
+            if self.closed[i]:
+                found.append([])
+                continue
+            ready = self.store.find_ready(
+                queue, self.now, limit + len(self.tried), endpoint=request.endpoint, put_before=put_before
+            )
+            # The index lags behind claims: skip what this call already tried.
+            found.append([c for c in ready if c.task_id not in self.tried])
+        return found
+
+    def _claim(self, plan: strategies.Plan) -> bool:
+        """Claims along the plan until `size`; True when a candidate was lost to someone else."""
+        lost_any = False
+        for attempt in plan.attempts:
+            if len(self.served) == self.request.size:
+                break
+            i, candidate = attempt.queue_index, attempt.candidate
+            if self.closed[i] or candidate.task_id in self.tried:
+                continue
+            self.tried.add(candidate.task_id)
+            outcome, task = self.store.claim(
+                candidate.task_id, self.now, self._lease(candidate.expire_time), self._lock_for(i)
+            )
+            if outcome is ClaimOutcome.CLAIMED and task is not None:
+                self.taken[i].append(task)
+                self.served.append(i)
+                if plan.per_queue_cap is not None and len(self.taken[i]) >= plan.per_queue_cap:
+                    self.closed[i] = True
+            elif outcome is ClaimOutcome.QUEUE_LOCKED:
+                self.closed[i] = True
+            else:
+                lost_any = True
+        return lost_any
+
+    def _lease(self, expire_time: int) -> Lease:
+        timeout = self.request.process_timeout
+        until = lease_until(self.now, timeout, expire_time)
+        return Lease(new_lease_id(), until, timeout, self.request.process_max_retries)
+
+    def _lock_for(self, queue_index: int) -> QueueLevel | None:
+        return self.queues[queue_index] if self.strategy is Strategy.SEQUENTIAL else None
