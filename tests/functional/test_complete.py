@@ -169,11 +169,6 @@ def test_a_result_just_under_256_kib_is_accepted(running: dict, worker: Caller, 
     assert get(producer, running["task_id"]).body["result"] == result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: results are stored as ASCII-escaped JSON (store.put_result: json.dumps with ensure_ascii), "
-    "so 240 KB of CJK text (within 256 KiB as UTF-8) becomes 480 KB, over DynamoDB's 400 KB item limit: 500",
-)
 def test_a_non_ascii_result_within_256_kib_is_accepted(running: dict, worker: Caller, producer: Caller) -> None:
     result = {"status_code": 200, "body": {"content": "你好世界" * 20_000}}  # 240 000 bytes as UTF-8
 

@@ -201,11 +201,6 @@ def test_an_unusable_authorizer_context_is_unauthorized(context: dict) -> None:
     assert answer.body["code"] == 401
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: request validation runs before the principal is resolved, so a keyless request "
-    "with a bad body gets 400 (and learns the schema) instead of 401",
-)
 def test_a_keyless_request_is_unauthorized_whatever_its_body() -> None:
     assert take_as(None, {"queues": "nonsense"}).status == 401
 

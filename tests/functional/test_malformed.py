@@ -95,11 +95,6 @@ def test_wrong_types_on_register_and_complete_are_client_errors() -> None:
     assert_all_client_errors(f"/v1/queue/{TASK}/complete", complete_bodies)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: QueueLevel.parse accepts any Unicode digit (str.isdigit), so 'test-queue:\u0663' (Arabic-Indic 3) "
-    "is taken as level 3 and answered under the key 'test-queue:3', not the name as requested",
-)
 def test_a_level_in_non_ascii_digits_is_rejected(producer: Caller, worker: Caller) -> None:
     put(producer, "test-queue", level=3)
 
@@ -137,11 +132,6 @@ def test_a_form_encoded_body_is_a_client_error() -> None:
     assert_client_error(call("POST", "/v1/queue/take", '{"queues":["test-queue:0"],"size":1}', ADMIN, headers))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an unsupported Content-Type makes powertools raise RequestUnsupportedContentType, which "
-    "the catch-all Exception handler in taskq_api/errors.py turns into a 500 (should be 415 or accept JSON)",
-)
 @pytest.mark.parametrize("content_type", ["text/plain", "text/plain;charset=UTF-8", "application/xml"])
 def test_an_unsupported_content_type_is_a_client_error(content_type: str) -> None:
     headers = {"Content-Type": content_type}
@@ -149,11 +139,6 @@ def test_an_unsupported_content_type_is_a_client_error(content_type: str) -> Non
     assert_client_error(call("POST", "/v1/queue/take", '{"queues":["test-queue:0"],"size":1}', ADMIN, headers))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a lone UTF-16 surrogate (valid JSON escape \\ud800) in data or result makes payload_bytes' "
-    "UTF-8 encode raise UnicodeEncodeError: 500",
-)
 @pytest.mark.parametrize("route", ["put", "complete"])
 def test_a_lone_surrogate_in_a_payload_is_a_client_error_or_accepted(route: str, producer, worker) -> None:
     if route == "put":
@@ -167,11 +152,6 @@ def test_a_lone_surrogate_in_a_payload_is_a_client_error_or_accepted(route: str,
     assert answer.status < 500, answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a deeply nested JSON body makes json.loads raise RecursionError, which is not caught as "
-    "invalid JSON: 500",
-)
 def test_a_deeply_nested_body_is_a_client_error() -> None:
     nested = "[" * 100_000 + "]" * 100_000
     body = '{"queue": "test-queue", "endpoint": "/v1/chat/completions", "data": {"x": ' + nested + "}}"

@@ -155,11 +155,6 @@ def test_data_just_under_256_kib_is_accepted(producer: Caller, worker: Caller) -
     assert take(worker, ["test-queue:0"], 1)["test-queue:0"][0]["data"] == data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: data is stored as ASCII-escaped JSON (store.task_to_item: json.dumps with ensure_ascii), "
-    "so 240 KB of CJK text (within 256 KiB as UTF-8) becomes 480 KB, over DynamoDB's 400 KB item limit: 500",
-)
 def test_non_ascii_data_within_256_kib_is_accepted(producer: Caller, worker: Caller) -> None:
     data = {"messages": [{"role": "user", "content": "你好世界" * 20_000}]}  # 240 000 bytes as UTF-8
 

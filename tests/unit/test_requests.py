@@ -95,21 +95,10 @@ def test_take_error_message_quotes_the_bad_queue_name():
     assert "broken:12" in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the duplicate check compares raw strings, so 'a:01' passes as a second queue although "
-    "QueueLevel.parse reads it as a:1; the take then lists one queue twice and answers under 'a:1', "
-    "not the name as requested (spec §3.3: no duplicates).",
-)
 def test_take_rejects_the_same_queue_level_spelled_twice():
     assert rejected_fields(TakeRequest, body(TAKE, queues=["a:1", "a:01"])) == {"queues"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: pydantic's lax mode turns JSON true into 1, so {'size': true} takes one task instead of "
-    "answering 400 (final_status_of already refuses booleans as numbers).",
-)
 def test_take_rejects_a_boolean_size():
     assert rejected_fields(TakeRequest, body(TAKE, size=True)) == {"size"}
 

@@ -52,12 +52,6 @@ def test_fifo_breaks_start_time_ties_across_queues_by_task_id():
     assert order(plan_fifo(queues)) == [(1, "TASK-a"), (2, "TASK-b"), (0, "TASK-c")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: plan_fifo relies on each queue's list already being sorted by (start_time, task_id) "
-    "(heapq.merge), but the ReadyByQueue GSI orders only by start_time; equal start_times come back in "
-    "arbitrary order, so fifo does not break ties inside one queue by task_id.",
-)
 def test_fifo_breaks_ties_inside_one_queue_by_task_id_whatever_the_index_order():
     queues = [[cand("TASK-b", 10), cand("TASK-a", 10)], [cand("TASK-c", 10)]]
     assert order(plan_fifo(queues)) == [(0, "TASK-a"), (0, "TASK-b"), (1, "TASK-c")]

@@ -32,15 +32,27 @@ def test_tasks_table_is_keyed_by_task_id(tables):
 
 
 def test_ready_index_is_keyed_by_ready_queue_then_start_time(tables):
-    (index,) = tables["TasksTable"]["GlobalSecondaryIndexes"]
+    [index] = [i for i in tables["TasksTable"]["GlobalSecondaryIndexes"] if i["IndexName"] == "ReadyByQueue"]
     assert index["IndexName"] == "ReadyByQueue"
     assert keys(index) == [("ready_queue", "HASH"), ("start_time", "RANGE")]
-    assert attribute_types(tables["TasksTable"]) == {"task_id": "S", "ready_queue": "S", "start_time": "N"}
+    assert attribute_types(tables["TasksTable"]) == {
+        "task_id": "S",
+        "ready_queue": "S",
+        "start_time": "N",
+        "sweep_shard": "S",
+        "sweep_at": "N",
+    }
+
+
+def test_sweep_index_finds_due_tasks_by_shard_then_time(tables):
+    [index] = [i for i in tables["TasksTable"]["GlobalSecondaryIndexes"] if i["IndexName"] == "SweepDue"]
+    assert keys(index) == [("sweep_shard", "HASH"), ("sweep_at", "RANGE")]
+    assert index["Projection"]["ProjectionType"] == "KEYS_ONLY"
 
 
 def test_ready_index_projects_only_what_a_take_filters_on(tables):
     # INCLUDE keeps large payloads out of the index; a take filters on endpoint, expiry and visibility
-    (index,) = tables["TasksTable"]["GlobalSecondaryIndexes"]
+    [index] = [i for i in tables["TasksTable"]["GlobalSecondaryIndexes"] if i["IndexName"] == "ReadyByQueue"]
     assert index["Projection"]["ProjectionType"] == "INCLUDE"
     assert set(index["Projection"]["NonKeyAttributes"]) == {"endpoint", "expire_time", "visible_time"}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from .errors import register_error_handlers
+from .errors import register_error_handlers, unauthorized_proxy_response
 from .routes import keys, leases, meta, queue
 
 logger = Logger()
@@ -18,17 +18,11 @@ app.include_router(queue.router)
 app.include_router(leases.router)
 app.include_router(keys.router)
 register_error_handlers(app)
-
-
-@app.get("/openapi.json", include_in_schema=False)
-def openapi():
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=app.get_openapi_json_schema(title="taskq", version="1.0.0"),
-    )
+meta.serve_openapi(app)
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("path") not in meta.PUBLIC_PATHS and not (event.get("requestContext") or {}).get("authorizer"):
+        return unauthorized_proxy_response()
     return app.resolve(event, context)

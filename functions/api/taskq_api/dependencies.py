@@ -18,6 +18,8 @@ from taskq.models import Principal, Role
 from taskq.service import QueueService
 from taskq.store import DynamoStore, store_from_env
 
+from .errors import UNAUTHORIZED_MESSAGE
+
 # Level-0 tasks name the API instance that accepted them (for phase 2's blocking mode).
 INSTANCE_ID = new_instance_id()
 
@@ -45,4 +47,4 @@ def get_principal(request: Request) -> Principal:
         queues = json.loads(context.get("queues") or '["*"]')
         return Principal(ak=context["ak"], role=Role(context["role"]), queues=tuple(queues))
     except (KeyError, ValueError, TypeError) as e:
-        raise Unauthorized("Authorization: a valid API key is required (Bearer <apikey>)") from e
+        raise Unauthorized(UNAUTHORIZED_MESSAGE) from e

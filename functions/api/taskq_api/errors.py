@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from http import HTTPStatus
 from typing import Any
@@ -16,9 +17,26 @@ from taskq.errors import TaskqError
 logger = Logger(child=True)
 
 
+def error_body(status: int, message: str) -> dict[str, Any]:
+    return {"code": status, "message": message, "timestamp": time.time_ns() // 1_000_000}
+
+
 def error_response(status: int, message: str) -> Response:
-    body = {"code": status, "message": message, "timestamp": time.time_ns() // 1_000_000}
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=error_body(status, message))
+
+
+UNAUTHORIZED_MESSAGE = "Authorization: a valid API key is required (Bearer <apikey>)"
+
+
+def unauthorized_proxy_response() -> dict[str, Any]:
+    """The 401 answered before routing, so a keyless caller learns nothing about the request
+    schema (API Gateway's authorizer does the same in AWS; this covers direct invocations)."""
+    return {
+        "statusCode": HTTPStatus.UNAUTHORIZED,
+        "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+        "body": json.dumps(error_body(HTTPStatus.UNAUTHORIZED, UNAUTHORIZED_MESSAGE)),
+        "isBase64Encoded": False,
+    }
 
 
 def describe_validation_error(error: dict[str, Any]) -> str:

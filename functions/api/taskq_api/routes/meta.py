@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 router = APIGatewayRouter()
+
+PUBLIC_PATHS = frozenset({"/health", "/openapi.json"})
 
 
 @router.get("/health", summary="Liveness")
 def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+def serve_openapi(app: APIGatewayRestResolver) -> None:
+    """GET /openapi.json: the document powertools generates from every route of `app`."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi():
+        return Response(
+            status_code=200,
+            content_type=content_types.APPLICATION_JSON,
+            body=app.get_openapi_json_schema(title="taskq", version="1.0.0"),
+        )

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from ..models import QueueLevel
+from ..models import QueueLevel, Status, Task
 from .codec import to_item
 
 READY_INDEX = "ReadyByQueue"  # waiting tasks by `ready_queue` ("name:level"), oldest first
@@ -52,3 +52,16 @@ def api_key_lookup_key(key_hash: str) -> dict[str, Any]:
 def api_key_listing_key(ak: str) -> dict[str, Any]:
     # All listing items share one partition: keys are few and listed only by admins.
     return to_item({"pk": "APIKEYS", "sk": ak})
+
+
+def index_attributes(task: Task) -> dict[str, Any]:
+    """The sparse index keys that follow from the task's status: a waiting task is in the
+    ready index; an unfinished one is in the sweep index, due at its expiry or lease end."""
+    values: dict[str, Any] = {}
+    if task.status is Status.WAITING:
+        values |= {"ready_queue": str(task.queue_level), "sweep_at": task.expire_time}
+    elif task.status is Status.RUNNING:
+        values["sweep_at"] = task.lease_expire_time
+    if not task.status.is_final:
+        values["sweep_shard"] = sweep_shard(task.task_id)
+    return values

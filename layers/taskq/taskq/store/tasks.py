@@ -23,7 +23,7 @@ from .codec import (
     task_attributes,
     to_item,
 )
-from .keys import READY_INDEX, idempotency_key, lock_key, sweep_shard, task_key
+from .keys import READY_INDEX, idempotency_key, index_attributes, lock_key, task_key
 
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 
@@ -59,14 +59,7 @@ class TaskRecords(StoreBase):
         """Stores a new waiting task. With an idempotency record, the task and the record are
         written in one transaction, so a crash can never leave one without the other; a repeat
         returns the first task's id."""
-        item = to_item(
-            task_attributes(task)
-            | {
-                "ready_queue": str(task.queue_level),
-                "sweep_shard": sweep_shard(task.task_id),
-                "sweep_at": task.expire_time,
-            }
-        )
+        item = to_item(task_attributes(task) | index_attributes(task))
         put = {"TableName": self._tables.tasks, "Item": item, "ConditionExpression": "attribute_not_exists(task_id)"}
         if idempotency is None:
             self._db.put_item(**put)
