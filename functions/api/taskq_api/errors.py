@@ -10,7 +10,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from taskq.errors import TaskqError
 
@@ -62,6 +65,18 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     def _unknown_route(_: NotFoundError) -> Response:
         request = app.current_event
         return error_response(HTTPStatus.NOT_FOUND, f"no route {request.http_method} {request.path}")
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _not_json(_: RequestUnsupportedContentType) -> Response:
+        return error_response(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type: must be application/json")
+
+    @app.exception_handler(RecursionError)
+    def _too_deep(_: RecursionError) -> Response:
+        return error_response(HTTPStatus.BAD_REQUEST, "body: JSON nested too deeply")
+
+    @app.exception_handler(UnicodeError)
+    def _bad_text(_: UnicodeError) -> Response:
+        return error_response(HTTPStatus.BAD_REQUEST, "body: contains text that is not valid Unicode")
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -24,7 +24,12 @@ MAX_STATE_RETRIES = 5
 
 
 def payload_bytes(field: str, value: Any) -> int:
-    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    """The UTF-8 size of `value` as stored; 413 above the limit, 400 for text that is not
+    valid Unicode (a lone surrogate, which JSON's \\u escapes can carry)."""
+    try:
+        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    except UnicodeEncodeError as e:
+        raise BadRequest(f"{field}: contains a lone surrogate, which is not valid Unicode") from e
     if size > MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(f"{field}: {size} bytes serialized, at most {MAX_PAYLOAD_BYTES} allowed")
     return size

@@ -30,8 +30,9 @@ def expression_values(**values: Any) -> dict[str, Any]:
 
 def to_json(value: Any) -> str:
     # Payloads and results are stored as JSON text: floats and key order stay exactly as sent,
-    # with no Decimal round trip.
-    return json.dumps(value, separators=(",", ":"))
+    # with no Decimal round trip. Not ASCII-escaped: a CJK prompt would double in size, and
+    # the 256 KiB limit (measured in UTF-8) must fit DynamoDB's 400 KB item.
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def body_hash(body: Any) -> str:
