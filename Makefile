@@ -6,16 +6,20 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install test lint serve sam-build bench clean lock
 
-$(STAMP): requirements/dev.lock pyproject.toml
+$(STAMP): requirements/dev.lock pyproject.toml package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@# dynalite, the DynamoDB server of the concurrency suite and the benchmarks (skipped without node)
+	if command -v npm >/dev/null; then npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; fi
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# Two workers: the machines have two cores.
+PYTEST_ARGS ?= -n 2
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
