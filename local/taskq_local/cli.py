@@ -113,7 +113,38 @@ def request_for(args: argparse.Namespace) -> tuple[str, str, Any, dict[str, str]
         return "GET", task, None, {}
     if args.command == "stats":
         return "GET", f"/v1/queue/{quote(args.queue, safe=':')}/stats", None, {}
+    if args.command == "keys":
+        return key_request(args)
     raise AssertionError(args.command)
+
+
+def key_request(args: argparse.Namespace) -> tuple[str, str, Any, dict[str, str]]:
+    if args.keys_command == "create":
+        return "POST", "/v1/keys", {"name": args.name, "role": args.role, "queues": args.queues}, {}
+    if args.keys_command == "list":
+        return "GET", "/v1/keys", None, {}
+    if args.keys_command == "revoke":
+        return "DELETE", f"/v1/keys/{quote(args.ak, safe='')}", None, {}
+    raise AssertionError(args.keys_command)
+
+
+def bootstrap_admin(args: argparse.Namespace) -> int:
+    """Writes the first admin key of an AWS deployment straight into its Control table, with
+    the caller's AWS credentials (no API key exists yet to ask the API with)."""
+    import boto3
+
+    from taskq.clock import SystemClock
+    from taskq.config import TableNames
+    from taskq.keys import KeyService, new_secret
+    from taskq.store import DynamoStore
+
+    client = boto3.client("dynamodb", region_name=args.region)
+    tables = TableNames(tasks="", control=args.control_table, results="")
+    secret = new_secret()
+    KeyService(DynamoStore(client, tables), SystemClock()).bootstrap_admin(secret)
+    print(json.dumps({"ak": "ak-admin", "apikey": secret}))
+    print("Store this key now: it is shown only once. Revoke it with `taskq keys revoke ak-admin`.", file=sys.stderr)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,7 +190,23 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help in (("cancel", "cancel a task"), ("get", "show a task")):
         command(name, help).add_argument("task_id")
     command("stats", "a queue-level's counters").add_argument("queue", metavar="QUEUE:LEVEL")
+    add_key_commands(commands, client)
     return parser
+
+
+def add_key_commands(commands: Any, client: argparse.ArgumentParser) -> None:
+    keys = commands.add_parser("keys", help="API keys (admin)").add_subparsers(
+        dest="keys_command", required=True, metavar="KEYS_COMMAND"
+    )
+    create = keys.add_parser("create", help="create a key; its secret is printed once", parents=[client])
+    create.add_argument("name")
+    create.add_argument("--role", required=True, choices=["producer", "worker", "admin"])
+    create.add_argument("--queues", nargs="+", default=["*"], metavar="PATTERN", help="queue-name globs; default *")
+    keys.add_parser("list", help="list the keys (never their secrets)", parents=[client])
+    keys.add_parser("revoke", help="revoke a key", parents=[client]).add_argument("ak")
+    bootstrap = keys.add_parser("bootstrap-admin", help="create the first admin key of an AWS deployment")
+    bootstrap.add_argument("--control-table", required=True, help="the stack's ControlTableName output")
+    bootstrap.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         from .server import serve
 
         return serve(args.host, args.port, access_log=not args.quiet)
+    if getattr(args, "keys_command", None) == "bootstrap-admin":
+        return bootstrap_admin(args)
     method, path, body, headers = request_for(args)
     try:
         answer = call(args.url, args.key, method, path, body, headers)

@@ -3,9 +3,8 @@ invoke, translate the result. The HTTP server (server.py) only moves bytes."""
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -19,47 +18,68 @@ logger = logging.getLogger("taskq_local")
 ANY_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 # Routes the gateway serves without a key (spec §3.12).
 PUBLIC_PATHS = frozenset({"/health", "/openapi.json"})
-# The request context API Gateway passes for the bootstrap admin key (spec §5).
-ADMIN_CONTEXT = {"principalId": "ak-admin", "ak": "ak-admin", "role": "admin", "queues": json.dumps(["*"])}
+# The ARN API Gateway would name in an authorizer event; the policy the authorizer answers
+# allows every route of this "stage".
+LOCAL_METHOD_ARN = "arn:aws:execute-api:us-east-1:000000000000:local/prod/ANY/"
 
 # headers -> the authorizer's context, or None for "no valid key" (the gateway then answers 401).
 Authorizer = Callable[[Mapping[str, str]], dict[str, Any] | None]
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
-def bearer_token(headers: Mapping[str, str]) -> str | None:
-    value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-    scheme, _, token = value.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
-
-
-def admin_key_authorizer(admin_key: str) -> Authorizer:
-    """The seam the auth issue replaces with the real authorizer function (and its cache,
-    TASKQ_AUTH_CACHE_SECONDS). Until then the bootstrap admin key is the only valid key."""
+def function_authorizer(
+    handler: Handler, cache_seconds: float, now: Callable[[], float] = time.monotonic
+) -> Authorizer:
+    """Runs the real authorizer function as API Gateway does: a REQUEST event whose identity
+    source is the Authorization header (no header: 401 without calling it), its answer cached
+    per header value for `cache_seconds` (TASKQ_AUTH_CACHE_SECONDS; 0 locally, so a revoked key
+    stops working at once; 300 in AWS)."""
+    cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+    lock = threading.Lock()
 
     def authorize(headers: Mapping[str, str]) -> dict[str, Any] | None:
-        token = bearer_token(headers)
-        if token is not None and hmac.compare_digest(token.encode(), admin_key.encode()):
-            return dict(ADMIN_CONTEXT)
-        return None
+        identity = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        if not identity:
+            return None
+        with lock:
+            hit = cache.get(identity)
+        if hit is not None and hit[0] > now():
+            return hit[1]
+        context = _invoke_authorizer(handler, dict(headers))
+        if cache_seconds > 0:
+            with lock:
+                cache[identity] = (now() + cache_seconds, context)
+        return context
 
     return authorize
+
+
+def _invoke_authorizer(handler: Handler, headers: dict[str, str]) -> dict[str, Any] | None:
+    event = {"type": "REQUEST", "methodArn": LOCAL_METHOD_ARN, "headers": headers, "httpMethod": "ANY"}
+    try:
+        answer = handler(event, LocalLambdaContext("taskq-local-AuthorizerFunction"))
+    except Exception as e:
+        if str(e) == "Unauthorized":  # the authorizer's way to say 401
+            return None
+        raise
+    statements = answer.get("policyDocument", {}).get("Statement", [])
+    if not any(s.get("Effect") == "Allow" for s in statements):
+        return None
+    return {**answer.get("context", {}), "principalId": answer.get("principalId", "")}
 
 
 class LocalLambdaContext:
     """The attributes of a Lambda context object that the handler and powertools read."""
 
-    function_name = "taskq-local-ApiFunction"
     function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:taskq-local-ApiFunction"
     memory_limit_in_mb = 512
-    log_group_name = "/aws/lambda/taskq-local-ApiFunction"
     log_stream_name = "local"
     timeout_seconds = 29  # the template's function timeout
 
-    def __init__(self) -> None:
+    def __init__(self, function_name: str = "taskq-local-ApiFunction") -> None:
+        self.function_name = function_name
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
+        self.log_group_name = f"/aws/lambda/{function_name}"
         self.aws_request_id = str(uuid.uuid4())
         self._deadline = time.monotonic() + self.timeout_seconds
 

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .events import HttpRequest, HttpResponse, error_response
-from .gateway import LocalGateway, admin_key_authorizer
+from .gateway import LocalGateway, function_authorizer
 
 logger = logging.getLogger("taskq_local")
 
@@ -151,6 +151,16 @@ class LocalHttpServer(ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
 
+def bootstrap_admin_key(secret: str) -> None:
+    """TASKQ_ADMIN_KEY (or the generated key) becomes a valid admin key in the key store, the
+    way `taskq keys bootstrap-admin` makes the first admin key of an AWS deployment."""
+    from taskq.clock import SystemClock
+    from taskq.keys import KeyService
+    from taskq.store import store_from_env
+
+    KeyService(store_from_env(), SystemClock()).bootstrap_admin(secret)
+
+
 def banner(base_url: str, admin_key: str, generated: bool, database: str) -> str:
     origin = "generated; set TASKQ_ADMIN_KEY to choose one" if generated else "from TASKQ_ADMIN_KEY"
     return "\n".join(
@@ -178,8 +188,11 @@ def serve(host: str, port: int, environ: MutableMapping[str, str] = os.environ, 
     database = start_database(environ)
     # Imported only now: powertools reads its settings from the environment at import time.
     from taskq_api.app import lambda_handler
+    from taskq_authorizer.app import lambda_handler as authorizer_handler
 
-    gateway = LocalGateway(lambda_handler, admin_key_authorizer(admin_key))
+    bootstrap_admin_key(admin_key)
+    cache_seconds = float(environ.get("TASKQ_AUTH_CACHE_SECONDS", "0"))
+    gateway = LocalGateway(lambda_handler, function_authorizer(authorizer_handler, cache_seconds))
     try:
         server = LocalHttpServer((host, port), gateway, access_log)
     except OSError as e:

@@ -1,4 +1,5 @@
-"""The local gateway: the admin-key authorizer seam, public routes, invocation and 502s."""
+"""The local gateway: the authorizer function run as API Gateway runs it, public routes,
+invocation and 502s."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import pytest
 
 from taskq_api.app import lambda_handler
 from taskq_local.events import HttpRequest
-from taskq_local.gateway import ADMIN_CONTEXT, LocalGateway, admin_key_authorizer, bearer_token
-
-KEY = "the-admin-key"
+from taskq_local.gateway import LocalGateway, function_authorizer
+from tests.local.fakes import ADMIN_CONTEXT, KEY, FakeAuthorizer, fake_authorizer
 
 
 class RecordingHandler:
@@ -36,26 +36,36 @@ def bearer(key: str) -> tuple[str, str]:
     return ("Authorization", f"Bearer {key}")
 
 
-@pytest.mark.parametrize(
-    ("value", "token"),
-    [("Bearer abc", "abc"), ("bearer  abc ", "abc"), ("Basic abc", None), ("Bearer", None), ("", None)],
-)
-def test_bearer_token(value: str, token: str | None):
-    assert bearer_token({"authorization": value}) == token
-
-
-def test_admin_key_authorizer_accepts_only_the_admin_key():
-    authorize = admin_key_authorizer(KEY)
-    assert authorize({"Authorization": f"Bearer {KEY}"}) == ADMIN_CONTEXT
-    assert json.loads(ADMIN_CONTEXT["queues"]) == ["*"]
+def test_the_authorizer_function_decides_and_its_context_reaches_the_function():
+    fake = FakeAuthorizer()
+    authorize = function_authorizer(fake, cache_seconds=0)
+    assert authorize({"Authorization": f"Bearer {KEY}"}) == ADMIN_CONTEXT | {"principalId": "ak-admin"}
     assert authorize({"Authorization": "Bearer wrong"}) is None
-    assert authorize({}) is None
+    assert fake.calls == 2
+
+
+def test_without_an_authorization_header_the_authorizer_is_not_called():
+    fake = FakeAuthorizer()
+    assert function_authorizer(fake, cache_seconds=0)({}) is None
+    assert fake.calls == 0
+
+
+def test_answers_are_cached_per_header_for_the_cache_time():
+    fake, clock = FakeAuthorizer(), [100.0]
+    authorize = function_authorizer(fake, cache_seconds=300, now=lambda: clock[0])
+    for _ in range(3):
+        authorize({"Authorization": f"Bearer {KEY}"})
+        authorize({"Authorization": "Bearer wrong"})  # a refusal is cached too, as in API Gateway
+    assert fake.calls == 2
+    clock[0] += 301
+    authorize({"Authorization": f"Bearer {KEY}"})
+    assert fake.calls == 3
 
 
 @pytest.mark.parametrize("headers", [(), (bearer("wrong"),), (("Authorization", KEY),)])
 def test_v1_route_without_a_valid_key_is_401_before_the_function_runs(headers):
     handler = RecordingHandler()
-    response = LocalGateway(handler, admin_key_authorizer(KEY)).handle(get("/v1/queue/TASK-1", *headers))
+    response = LocalGateway(handler, fake_authorizer()).handle(get("/v1/queue/TASK-1", *headers))
     assert response.status == 401
     assert json.loads(response.body)["code"] == 401
     assert handler.events == []
@@ -63,7 +73,7 @@ def test_v1_route_without_a_valid_key_is_401_before_the_function_runs(headers):
 
 def test_admin_key_reaches_the_function_with_the_authorizer_context():
     handler = RecordingHandler()
-    response = LocalGateway(handler, admin_key_authorizer(KEY)).handle(get("/v1/queue/TASK-1", bearer(KEY)))
+    response = LocalGateway(handler, fake_authorizer()).handle(get("/v1/queue/TASK-1", bearer(KEY)))
     assert response.status == 200
     authorizer = handler.events[0]["requestContext"]["authorizer"]
     assert (authorizer["ak"], authorizer["role"], authorizer["queues"]) == ("ak-admin", "admin", '["*"]')
@@ -72,13 +82,13 @@ def test_admin_key_reaches_the_function_with_the_authorizer_context():
 @pytest.mark.parametrize("path", ["/health", "/openapi.json"])
 def test_public_routes_need_no_key_and_carry_no_authorizer_context(path: str):
     handler = RecordingHandler()
-    response = LocalGateway(handler, admin_key_authorizer(KEY)).handle(get(path))
+    response = LocalGateway(handler, fake_authorizer()).handle(get(path))
     assert response.status == 200
     assert "authorizer" not in handler.events[0]["requestContext"]
 
 
 def test_a_function_that_raises_is_a_502_with_the_error_body():
-    gateway = LocalGateway(RecordingHandler(error=RuntimeError("boom")), admin_key_authorizer(KEY))
+    gateway = LocalGateway(RecordingHandler(error=RuntimeError("boom")), fake_authorizer())
     response = gateway.handle(get("/health"))
     assert response.status == 502
     assert json.loads(response.body)["code"] == 502
@@ -88,13 +98,13 @@ def test_a_function_that_raises_is_a_502_with_the_error_body():
 
 
 def test_real_handler_health():
-    response = LocalGateway(lambda_handler, admin_key_authorizer(KEY)).handle(get("/health"))
+    response = LocalGateway(lambda_handler, fake_authorizer()).handle(get("/health"))
     assert response.status == 200
     assert json.loads(response.body) == {"status": "ok"}
 
 
 def test_real_handler_openapi_document():
-    response = LocalGateway(lambda_handler, admin_key_authorizer(KEY)).handle(get("/openapi.json"))
+    response = LocalGateway(lambda_handler, fake_authorizer()).handle(get("/openapi.json"))
     assert response.status == 200
     document = json.loads(response.body)
     assert document["openapi"].startswith("3.")
@@ -102,7 +112,7 @@ def test_real_handler_openapi_document():
 
 
 def test_real_handler_unknown_route_is_404_with_the_error_body():
-    response = LocalGateway(lambda_handler, admin_key_authorizer(KEY)).handle(get("/v1/nowhere?a=1", bearer(KEY)))
+    response = LocalGateway(lambda_handler, fake_authorizer()).handle(get("/v1/nowhere?a=1", bearer(KEY)))
     assert response.status == 404
     body = json.loads(response.body)
     assert body["code"] == 404 and "/v1/nowhere" in body["message"]
@@ -110,7 +120,7 @@ def test_real_handler_unknown_route_is_404_with_the_error_body():
 
 def test_methods_outside_any_are_405_before_the_function_runs():
     handler = RecordingHandler()
-    response = LocalGateway(handler, admin_key_authorizer(KEY)).handle(HttpRequest("TRACE", "/health"))
+    response = LocalGateway(handler, fake_authorizer()).handle(HttpRequest("TRACE", "/health"))
     assert response.status == 405 and json.loads(response.body)["code"] == 405
     assert ("Allow", "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT") in response.headers
     assert handler.events == []

@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from taskq_local.gateway import LocalGateway, admin_key_authorizer
+from taskq_local.gateway import LocalGateway
 from taskq_local.server import LocalHttpServer, PeriodicJob, PeriodicRunner, banner, periodic_jobs
-
-KEY = "server-test-key"
+from tests.local.fakes import KEY, fake_authorizer
 
 
 def echo_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -32,7 +31,7 @@ def echo_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def server() -> Iterator[LocalHttpServer]:
-    server = LocalHttpServer(("127.0.0.1", 0), LocalGateway(echo_handler, admin_key_authorizer(KEY)), access_log=False)
+    server = LocalHttpServer(("127.0.0.1", 0), LocalGateway(echo_handler, fake_authorizer()), access_log=False)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server

@@ -20,6 +20,9 @@ from .requests import KeyCreateRequest
 SECRET_PREFIX = "tq_"  # noqa: S105 - a prefix that marks taskq secrets, not a secret
 
 
+BOOTSTRAP_ADMIN_AK = "ak-admin"
+
+
 def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
@@ -80,6 +83,14 @@ class KeyService:
         permissions.require_admin(principal, "revoking keys")
         if not self._store.delete_api_key(ak):
             raise NotFound(f"ak: no key {ak!r}")
+
+    def bootstrap_admin(self, secret: str) -> ApiKey | None:
+        """Makes `secret` the bootstrap admin key (`ak-admin`), replacing an earlier bootstrap
+        key; None when it already is. How a fresh deployment gets its first admin key."""
+        if self.authenticate(secret) is not None:
+            return None
+        self._store.delete_api_key(BOOTSTRAP_ADMIN_AK)
+        return self.add(secret, "bootstrap admin", Role.ADMIN, ("*",), ak=BOOTSTRAP_ADMIN_AK)
 
     def authenticate(self, secret: str) -> Principal | None:
         key = self._store.get_api_key(hash_secret(secret)) if secret else None
