@@ -54,3 +54,4 @@ def test_readme_walkthrough_runs_verbatim(tmp_path):
     assert completed == put["data"]
     assert task["task_id"] == put["data"] and task["status"] == "succeeded"
     assert task["result"]["body"]["choices"][0]["message"]["content"] == "Hello!"
+    assert task["ak"].startswith("ak-") and task["ak"] != "ak-admin", "put with the producer's own key"
