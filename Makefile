@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint serve sam-build bench clean lock
+.PHONY: install test lint checkov serve sam-build bench clean lock
 
 $(STAMP): requirements/dev.lock pyproject.toml package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -42,10 +42,21 @@ $(SAM_VENV)/.installed: requirements/sam.lock
 sam-build: $(SAM_VENV)/.installed
 	SAM_CLI_TELEMETRY=0 PYENV_VERSION=$${PYENV_VERSION:-3.13.0:3.11.7} $(SAM_VENV)/bin/sam build
 
+# checkov (static security checks of template.yaml) in its own virtualenv, pinned; the checks it
+# skips are listed with their reasons in .checkov.yaml and docs/security.md.
+CHECKOV_VENV ?= $(VENV)/checkov
+$(CHECKOV_VENV)/.installed: requirements/checkov.lock
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.lock
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --config-file .checkov.yaml
+
 # Re-pin every dependency (direct and transitive) after editing requirements/*.txt: each
 # requirements/NAME.txt is resolved in a throwaway virtualenv and frozen into NAME.lock.
 lock:
-	for name in dev ci sam; do \
+	for name in dev ci sam checkov; do \
 	  rm -rf /tmp/taskq-lock-venv && $(PYTHON) -m venv /tmp/taskq-lock-venv && \
 	  /tmp/taskq-lock-venv/bin/pip install --quiet -r requirements/$$name.txt && \
 	  /tmp/taskq-lock-venv/bin/pip freeze --exclude-editable | grep -v '^taskq' > requirements/$$name.lock \
