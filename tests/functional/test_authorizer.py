@@ -11,10 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import taskq_api.app
-import taskq_authorizer.app
 from apigw import LambdaContextStub, load_sample
 
+import taskq_api.app
+import taskq_authorizer.app
 from taskq.clock import ManualClock
 from taskq.keys import KeyService, hash_secret
 from taskq.models import Role
@@ -51,14 +51,25 @@ def keys(store: DynamoStore, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
     return service
 
 
+class CurrentStdout:
+    """A stream that writes to whatever sys.stdout is at the time (capsys swaps it per phase)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 @pytest.fixture
 def logs(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, monkeypatch) -> Callable[[], str]:
-    """All log output of the test: powertools' JSON lines (their handlers were bound to stdout at
-    import, so they are pointed at the captured stdout) and every logging record with its extras."""
+    """All log output of the test: powertools' JSON lines (their handlers hold the stdout of
+    import time, so they are pointed at the captured one) and every logging record with its extras."""
     caplog.set_level(logging.INFO)
     for logger in (taskq_authorizer.app.logger, taskq_api.app.logger):
+        caplog.set_level(logging.DEBUG, logger=logger.name)  # our own loggers at every level
         for handler in logger.handlers:
-            monkeypatch.setattr(handler, "stream", sys.stdout)
+            monkeypatch.setattr(handler, "stream", CurrentStdout())
 
     def text() -> str:
         captured = capsys.readouterr()

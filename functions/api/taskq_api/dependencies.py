@@ -44,7 +44,10 @@ def get_principal(request: Request) -> Principal:
     """The principal the authorizer established, from the request context (never from headers)."""
     context = request.resolved_event.request_context.authorizer.raw_event or {}
     try:
-        queues = json.loads(context.get("queues") or '["*"]')
+        # Fails closed: a context without queue patterns is no principal at all.
+        queues = json.loads(context["queues"])
+        if not isinstance(queues, list) or not all(isinstance(q, str) for q in queues):
+            raise TypeError("queues must be a list of patterns")
         return Principal(ak=context["ak"], role=Role(context["role"]), queues=tuple(queues))
     except (KeyError, ValueError, TypeError) as e:
         raise Unauthorized(UNAUTHORIZED_MESSAGE) from e
