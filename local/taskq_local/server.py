@@ -35,11 +35,14 @@ class PeriodicJob:
 
 
 def periodic_jobs(environ: Mapping[str, str]) -> list[PeriodicJob]:
-    """The background work the server runs besides requests, each in turn on one thread.
+    """The background work the server runs besides requests, each in turn on one thread: what
+    EventBridge schedules in AWS, run through the same function handlers."""
+    from taskq_sweeper.app import lambda_handler as sweep
 
-    Later issues add theirs here: the sweeper (every TASKQ_SWEEP_INTERVAL seconds, default 1)
-    and the result dispatcher that delivers callbacks. Until then there is none."""
-    return []
+    from .gateway import LocalLambdaContext
+
+    interval = float(environ.get("TASKQ_SWEEP_INTERVAL", "1"))
+    return [PeriodicJob("sweeper", interval, lambda: sweep({}, LocalLambdaContext("taskq-local-SweeperFunction")))]
 
 
 class PeriodicRunner:

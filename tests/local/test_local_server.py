@@ -111,8 +111,9 @@ def test_a_slow_request_does_not_block_others(server):
     slow.join()
 
 
-def test_no_periodic_jobs_yet():
-    assert periodic_jobs({}) == []
+def test_the_sweeper_runs_every_sweep_interval():
+    assert [(job.name, job.interval_seconds) for job in periodic_jobs({})] == [("sweeper", 1.0)]
+    assert [job.interval_seconds for job in periodic_jobs({"TASKQ_SWEEP_INTERVAL": "0.25"})] == [0.25]
 
 
 def test_periodic_runner_repeats_jobs_and_survives_a_failing_one():

@@ -21,5 +21,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
     if _sweeper is None:
         _sweeper = Sweeper(store_from_env(), SystemClock())
     report = dict(_sweeper.sweep())
-    logger.info("sweep done", extra={"sweep": report})
+    if report:  # quiet when there was nothing to do: locally this runs every second
+        logger.info("sweep done", extra={"sweep": report})
     return report
