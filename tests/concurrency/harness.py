@@ -37,21 +37,28 @@ class Grant:
     task_id: str
     queue: str
     lease_id: str
+    attempt: int  # the task's claim count: orders one task's grants as DynamoDB granted them
     granted_at: int  # ms, right after take returned
     lease_expire_time: int
     ended_at: int  # ms: just before complete was called, or the lease end for an abandoned task
     abandoned: bool
+
+    @property
+    def held_until(self) -> int:
+        """The worker lets go when it calls complete, or when its lease ends, whichever is first."""
+        return min(self.ended_at, self.lease_expire_time)
 
 
 @dataclass
 class Record:
     grants: list[Grant] = field(default_factory=list)
     completions: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # task -> leases accepted
+    errors: list[BaseException] = field(default_factory=list)  # a thread's crash ends the run at once
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def grants_by_task(self) -> dict[str, list[Grant]]:
         by_task: dict[str, list[Grant]] = defaultdict(list)
-        for grant in sorted(self.grants, key=lambda g: g.granted_at):
+        for grant in sorted(self.grants, key=lambda g: g.attempt):
             by_task[grant.task_id].append(grant)
         return by_task
 
@@ -102,13 +109,14 @@ def run_workers(
                 abandon = rng.random() < crash_rate
                 ended_at = task["lease_expire_time"] if abandon else clock.now_ms()
                 grant = Grant(
-                    task["task_id"],
-                    task["queue"],
-                    task["lease_id"],
-                    granted_at,
-                    task["lease_expire_time"],
-                    ended_at,
-                    abandon,
+                    task_id=task["task_id"],
+                    queue=task["queue"],
+                    lease_id=task["lease_id"],
+                    attempt=task["attempts"],
+                    granted_at=granted_at,
+                    lease_expire_time=task["lease_expire_time"],
+                    ended_at=ended_at,
+                    abandoned=abandon,
                 )
                 with record.lock:
                     record.grants.append(grant)
@@ -128,12 +136,23 @@ def run_workers(
         while not done.wait(0.2):
             sweep.sweep()
 
-    threads = [threading.Thread(target=worker, args=(seed,), daemon=True) for seed in range(workers)]
-    threads.append(threading.Thread(target=sweeper, daemon=True))
+    def reporting(target, *args: object):
+        def run() -> None:
+            try:
+                target(*args)
+            except BaseException as error:
+                record.errors.append(error)
+                done.set()
+
+        return run
+
+    threads = [threading.Thread(target=reporting(worker, seed), daemon=True) for seed in range(workers)]
+    threads.append(threading.Thread(target=reporting(sweeper), daemon=True))
     for thread in threads:
         thread.start()
     done.wait(deadline_s)
     done.set()
     for thread in threads:
         thread.join(timeout=30)
+    assert record.errors == [], f"a worker or the sweeper crashed: {record.errors!r}"
     return record
