@@ -24,7 +24,7 @@ from .gateway import LocalGateway, function_authorizer
 logger = logging.getLogger("taskq_local")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
-SHUTDOWN_POLL_SECONDS = 0.25  # how often serve_forever looks for a shutdown request
+SHUTDOWN_POLL_SECONDS = 0.05  # how often serve_forever looks for a shutdown request
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ def serve(host: str, port: int, environ: MutableMapping[str, str] = os.environ, 
     jobs.start()
     threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), daemon=True).start()
     print(banner(server.base_url, admin_key, generated, database.description), flush=True)
-    while not stop.wait(0.2):
+    while not stop.wait(0.05):
         pass
     print("taskq: stopping", file=sys.stderr, flush=True)
     server.shutdown()  # returns within SHUTDOWN_POLL_SECONDS; request threads are daemons
