@@ -3,6 +3,7 @@ invoke, translate the result. The HTTP server (server.py) only moves bytes."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -88,9 +89,15 @@ class LocalLambdaContext:
 
 
 class LocalGateway:
-    def __init__(self, handler: Handler, authorize: Authorizer) -> None:
+    """`one_at_a_time`: invoke the function for one request at a time, as one Lambda execution
+    environment does. The API function needs it: powertools' resolver keeps the request it is
+    serving in class-level state (`BaseRouter.current_event`), shared by every thread. The HTTP
+    server stays threaded, so slow clients (reading bodies, idle keep-alive) block nobody."""
+
+    def __init__(self, handler: Handler, authorize: Authorizer, one_at_a_time: bool = True) -> None:
         self._handler = handler
         self._authorize = authorize
+        self._environment = threading.Lock() if one_at_a_time else contextlib.nullcontext()
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         if request.method not in ANY_METHODS:
@@ -106,7 +113,8 @@ class LocalGateway:
             authorizer_context = {**authorizer_context, "integrationLatency": 0}  # API Gateway adds it
         event = to_event(request, authorizer_context)
         try:
-            result = self._handler(event, LocalLambdaContext())
+            with self._environment:
+                result = self._handler(event, LocalLambdaContext())
         except Exception:  # a crashed invocation is API Gateway's 502, never a dropped connection
             logger.exception("the function raised on %s %s", request.method, request.target)
             return error_response(502, "the function failed; see the server log")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from taskq_local.events import HttpRequest
 from taskq_local.gateway import LocalGateway
 from taskq_local.server import LocalHttpServer, PeriodicJob, PeriodicRunner, banner, periodic_jobs
 from tests.local.fakes import KEY, fake_authorizer
@@ -101,14 +103,40 @@ def test_oversized_body_is_413_without_reading_it(server):
     assert status == 413 and json.loads(body)["code"] == 413
 
 
-def test_a_slow_request_does_not_block_others(server):
-    slow = threading.Thread(target=send, args=(server, "GET", "/health?sleep=2"))
-    slow.start()
+def test_a_slow_client_does_not_block_others(server):
+    # Given a client that sends its headers, then takes its time with the body
+    slow = socket.create_connection(server.server_address[:2], timeout=10)
+    slow.sendall(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
     time.sleep(0.2)
+
+    # Then another request is answered meanwhile
     started = time.monotonic()
     status, _, _ = send(server, "GET", "/health")
     assert status == 207 and time.monotonic() - started < 1
-    slow.join()
+    slow.sendall(b"67890")
+    assert slow.recv(100).startswith(b"HTTP/1.1 207")
+    slow.close()
+
+
+def test_the_api_function_runs_one_invocation_at_a_time():
+    # powertools' resolver keeps the current request in class-level state: two invocations at
+    # once would read each other's requests, so the gateway runs them one after the other.
+    running, overlaps = [], []
+
+    def handler(event, context):
+        running.append(1)
+        overlaps.append(len(running) > 1)
+        time.sleep(0.05)
+        running.pop()
+        return {"statusCode": 200, "body": "{}"}
+
+    gateway = LocalGateway(handler, fake_authorizer())
+    threads = [threading.Thread(target=gateway.handle, args=(HttpRequest("GET", "/health", []),)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == [False] * 6
 
 
 def test_the_sweeper_runs_every_sweep_interval():
