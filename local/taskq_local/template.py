@@ -41,11 +41,19 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
         return yaml.load(f, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
 
 
+def _create_table_arguments(properties: dict[str, Any]) -> dict[str, Any]:
+    arguments = {k: v for k, v in properties.items() if k in _TABLE_FIELDS}
+    if "StreamSpecification" in arguments:
+        # CloudFormation enables a stream by naming its view type; the API also wants the switch.
+        arguments["StreamSpecification"] = {"StreamEnabled": True, **arguments["StreamSpecification"]}
+    return arguments
+
+
 def table_definitions(path: Path = TEMPLATE) -> dict[str, dict[str, Any]]:
     """CreateTable keyword arguments for each AWS::DynamoDB::Table, by logical id."""
     resources = load_template(path)["Resources"]
     return {
-        logical_id: {k: v for k, v in resource["Properties"].items() if k in _TABLE_FIELDS}
+        logical_id: _create_table_arguments(resource["Properties"])
         for logical_id, resource in resources.items()
         if resource["Type"] == "AWS::DynamoDB::Table"
     }
