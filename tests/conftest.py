@@ -9,6 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from taskq.callbacks import CallbackGuard
 from taskq.clock import ManualClock
 from taskq.config import TableNames
 from taskq.service import QueueService
@@ -55,6 +56,28 @@ def store(dynamodb: object) -> DynamoStore:
     return DynamoStore(dynamodb, TABLES)
 
 
+PUBLIC_ADDRESS = "93.184.215.14"  # what every test host name resolves to, unless named below
+
+
+def fake_dns(host: str, port: int) -> list[str]:
+    """Test DNS: IP literals stand for themselves, `localhost` and `*.internal` are not public."""
+    if host.replace(".", "").isdigit() or ":" in host:
+        return [host]
+    if host == "localhost":
+        return ["127.0.0.1"]
+    if host.endswith(".internal"):
+        return ["10.1.2.3"]
+    if host.endswith(".invalid"):
+        raise OSError("Name or service not known")
+    return [PUBLIC_ADDRESS]
+
+
 @pytest.fixture
-def service(store: DynamoStore, clock: ManualClock) -> QueueService:
-    return QueueService(store, clock, instance_id="api-test")
+def callback_guard() -> CallbackGuard:
+    """The AWS rules (no private addresses) over the test DNS."""
+    return CallbackGuard(allow_private=False, resolve=fake_dns)
+
+
+@pytest.fixture
+def service(store: DynamoStore, clock: ManualClock, callback_guard: CallbackGuard) -> QueueService:
+    return QueueService(store, clock, instance_id="api-test", callback_guard=callback_guard)
