@@ -8,21 +8,28 @@ from collections.abc import Callable, Iterator
 import pytest
 from apigw import Caller
 
+from taskq.clock import ManualClock
+from taskq.console import ConsoleService
 from taskq.service import QueueService
+from taskq.store import DynamoStore
 from taskq_api.app import app
-from taskq_api.dependencies import get_service
+from taskq_api.dependencies import get_console_service, get_service
 
 
 @pytest.fixture(autouse=True)
-def serve(service: QueueService) -> Iterator[Callable[[QueueService], None]]:
-    """Routes every handler call to the test service; yields a way to swap in another one."""
+def serve(service: QueueService, store: DynamoStore, clock: ManualClock) -> Iterator[Callable[[QueueService], None]]:
+    """Routes every handler call to the test service (and a console service on the same store
+    and clock); yields a way to swap in another queue service."""
 
     def use(other: QueueService) -> None:
         app.dependency_overrides[get_service] = lambda: other
 
     use(service)
+    console = ConsoleService(store, clock)
+    app.dependency_overrides[get_console_service] = lambda: console
     yield use
     app.dependency_overrides.pop(get_service, None)
+    app.dependency_overrides.pop(get_console_service, None)
 
 
 @pytest.fixture

@@ -112,8 +112,12 @@ def test_a_slow_request_does_not_block_others(server):
     slow.join()
 
 
-def test_no_periodic_jobs_yet():
-    assert periodic_jobs({}) == []
+def test_the_sweeper_and_the_dispatcher_run_in_the_background():
+    jobs = {job.name: job.interval_seconds for job in periodic_jobs({"TASKQ_SWEEP_INTERVAL": "2"})}
+    assert jobs.keys() == {"sweeper", "dispatcher-stream", "dispatcher-scheduled"}
+    assert jobs["sweeper"] == 2 and periodic_jobs({})[0].interval_seconds == 1
+    # callbacks within 2 s locally (spec §5): the stream is read several times a second
+    assert jobs["dispatcher-stream"] < 0.5 and jobs["dispatcher-scheduled"] < 1
 
 
 def test_periodic_runner_repeats_jobs_and_survives_a_failing_one():

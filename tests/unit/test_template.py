@@ -76,7 +76,8 @@ def test_callback_due_index_finds_pending_deliveries_by_shard_then_time(tables):
 
 def test_tasks_table_streams_old_and_new_images(tables):
     # CloudFormation names only the view type; CreateTable also needs the switch
-    assert tables["TasksTable"]["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    stream = tables["TasksTable"]["StreamSpecification"]
+    assert stream == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
 
 
 def test_results_table_is_keyed_by_task_id_and_lease_id(tables):
