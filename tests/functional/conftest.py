@@ -3,13 +3,16 @@ manual clock. Principals stand for what the Lambda authorizer puts in the reques
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
 from apigw import Caller
+from stream import Dispatcher, FakeReceiver, StreamReader, wire
 
 from taskq.clock import ManualClock
 from taskq.console import ConsoleService
+from taskq.delivery import RetryPolicy
 from taskq.service import QueueService
 from taskq.store import DynamoStore
 from taskq_api.app import app
@@ -45,3 +48,24 @@ def producer() -> Caller:
 @pytest.fixture
 def worker() -> Caller:
     return Caller("ak-worker-0001", "worker")
+
+
+# --- the dispatcher (stream.py) --------------------------------------------------------------
+
+POLICY = RetryPolicy(backoff_seconds=10, max_attempts=3)  # attempts at 0, 10, 30 s
+
+
+@pytest.fixture
+def receiver() -> FakeReceiver:
+    return FakeReceiver()
+
+
+@pytest.fixture
+def dispatcher(dynamodb, store: DynamoStore, clock: ManualClock, receiver: FakeReceiver) -> Iterator[Dispatcher]:
+    """The dispatcher's entry points on the test tables, clock and receiver; read the stream
+    from its start, so every operation of the test reaches it."""
+    reader = StreamReader(dynamodb, os.environ["TASKS_TABLE"])
+    wiring = wire(store, clock, receiver, POLICY)
+    next(wiring)
+    yield Dispatcher(reader, receiver, clock)
+    next(wiring, None)
