@@ -200,7 +200,8 @@ def test_counters_follow_every_transition(
     taken = take(worker, ["cb:0"], 4, process_timeout=10, process_max_retries=1)["cb:0"]
     complete(worker, taken[0]["task_id"], {"status_code": 200}, taken[0]["lease_id"])
     complete(worker, taken[1]["task_id"], {"status_code": 503}, taken[1]["lease_id"])
-    cancel(producer, ids[5])
+    untouched = [i for i in ids if i not in {t["task_id"] for t in taken}]
+    assert cancel(producer, untouched[0]).status == 202
     clock.advance(11)
     Sweeper(store, clock).sweep()  # taken[2] and taken[3]: lease ended, one retry left: waiting again
 
