@@ -38,11 +38,13 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def dynamodb() -> Iterator[object]:
-    """A moto DynamoDB client with the template's tables."""
+def dynamodb(request: pytest.FixtureRequest) -> Iterator[object]:
+    """A moto DynamoDB client with the template's tables. Tests marked `without_stream` get no
+    Tasks stream: moto copies every stream record on each transaction, which slows backlogs of
+    thousands of tasks for tests that never read the stream."""
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        create_tables(client, LOGICAL_IDS)
+        create_tables(client, LOGICAL_IDS, streams=request.node.get_closest_marker("without_stream") is None)
         yield client
 
 

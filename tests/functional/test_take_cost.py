@@ -23,6 +23,7 @@ from taskq.service import QueueService
 from taskq.store import DynamoStore
 
 DAY_MS = 86_400_000
+pytestmark = pytest.mark.without_stream  # nothing here reads it; see the `dynamodb` fixture
 
 
 class RequestCounter:
