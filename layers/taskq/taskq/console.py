@@ -43,8 +43,8 @@ class ConsoleService:
 
     def clear(self, principal: Any, queue_text: str) -> tuple[QueueLevel, bool]:
         """(the queue-level, whether every covered task is cancelled already)."""
-        queue = parse_queue_level(queue_text)
         permissions.require_admin(principal, "console")
+        queue = parse_queue_level(queue_text)
         self._require_registered(queue)
         return queue, self._clearer.clear(queue)
 
