@@ -110,3 +110,39 @@ def start_database(environ: MutableMapping[str, str] = os.environ) -> Database:
     client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=environ["AWS_DEFAULT_REGION"])
     ensure_tables(client, names)
     return Database(description=description, table_names=names)
+
+
+# --- moto's stream, kept from growing (the local server reads it with streams.StreamFeed) ------
+
+
+def _moto_region() -> tuple[str, str]:
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    return DEFAULT_ACCOUNT_ID, os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def trim_moto_stream(table_name: str, through_sequence: str) -> None:
+    """Drops a table's stream records up to `through_sequence` once they are handled, as
+    DynamoDB trims records after 24 h: moto keeps every record (with both images) for the
+    life of the process. Moving the shard's starting number keeps its numbering intact."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    account, region = _moto_region()
+    with STORE_LOCK:
+        shard = dynamodb_backends[account][region].get_table(table_name).stream_shard
+        if shard is None:
+            return
+        count = int(through_sequence) - shard.starting_sequence_number + 1
+        if count > 0:
+            del shard.items[:count]
+            shard.starting_sequence_number += count
+
+
+def forget_moto_shard_iterator(iterator_arn: str) -> None:
+    """moto remembers every shard iterator it hands out; a reader polling several times a
+    second would fill memory with used ones."""
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+    account, region = _moto_region()
+    with STORE_LOCK:
+        dynamodbstreams_backends[account][region].shard_iterators.pop(iterator_arn, None)

@@ -34,45 +34,56 @@ class PeriodicJob:
     run: Callable[[], None]
 
 
+# What the local server sets unless the environment says otherwise (spec §5).
+LOCAL_DEFAULTS = {
+    "TASKQ_ALLOW_PRIVATE_CALLBACKS": "true",  # receivers on 127.0.0.1 are the point of running locally
+    "TASKQ_CALLBACK_BACKOFF": "1",  # seconds, doubling: retries can be watched
+    "POWERTOOLS_METRICS_DISABLED": "true",  # no EMF lines in the terminal
+    "POWERTOOLS_LOG_LEVEL": "WARNING",  # no line per put, take and complete; INFO shows them
+}
+
+
 def periodic_jobs(environ: Mapping[str, str]) -> list[PeriodicJob]:
-    """The background work the server runs besides requests, each in turn on one thread: what
-    EventBridge schedules in AWS, run through the same function handlers."""
-    from taskq_sweeper.app import lambda_handler as sweep
+    """The background work the server runs besides requests, as AWS runs it beside the API:
+    the sweeper, the dispatcher fed from the Tasks stream, and the dispatcher's scheduled jobs."""
+    from .background import SCHEDULED_JOBS_SECONDS, STREAM_POLL_SECONDS, scheduled_jobs, stream_job, sweep
 
-    from .gateway import LocalLambdaContext
-
-    interval = float(environ.get("TASKQ_SWEEP_INTERVAL", "1"))
-    return [PeriodicJob("sweeper", interval, lambda: sweep({}, LocalLambdaContext("taskq-local-SweeperFunction")))]
+    return [
+        PeriodicJob("sweeper", float(environ.get("TASKQ_SWEEP_INTERVAL") or 1), sweep),
+        PeriodicJob("dispatcher-stream", STREAM_POLL_SECONDS, stream_job(environ)),
+        PeriodicJob("dispatcher-scheduled", SCHEDULED_JOBS_SECONDS, scheduled_jobs),
+    ]
 
 
 class PeriodicRunner:
-    """Runs each job every `interval_seconds` until stopped; a failing run is logged, not fatal."""
+    """Runs each job every `interval_seconds` until stopped, each on its own thread (in AWS they
+    are separate functions: a slow callback receiver must not hold up the sweeper); a failing
+    run is logged, not fatal."""
 
     def __init__(self, jobs: list[PeriodicJob]) -> None:
         self._jobs = jobs
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="taskq-periodic", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._loop, args=(job,), name=f"taskq-{job.name}", daemon=True) for job in jobs
+        ]
 
     def start(self) -> None:
-        if self._jobs:
-            self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 1.0) -> None:
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _loop(self) -> None:
-        next_run = {job.name: time.monotonic() + job.interval_seconds for job in self._jobs}
-        while not self._stop.is_set():
-            for job in self._jobs:
-                if time.monotonic() >= next_run[job.name]:
-                    try:
-                        job.run()
-                    except Exception:
-                        logger.exception("periodic job %s failed", job.name)
-                    next_run[job.name] = time.monotonic() + job.interval_seconds
-            self._stop.wait(max(0.0, min(next_run.values()) - time.monotonic()))
+    def _loop(self, job: PeriodicJob) -> None:
+        while not self._stop.wait(job.interval_seconds):
+            try:
+                job.run()
+            except Exception:
+                logger.exception("periodic job %s failed", job.name)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -185,6 +196,8 @@ def serve(host: str, port: int, environ: MutableMapping[str, str] = os.environ, 
     logger.setLevel(logging.INFO)
     admin_key = environ.get("TASKQ_ADMIN_KEY") or secrets.token_urlsafe(32)
     generated = not environ.get("TASKQ_ADMIN_KEY")
+    for name, value in LOCAL_DEFAULTS.items():
+        environ.setdefault(name, value)
 
     from .embedded import start_database
 

@@ -23,6 +23,7 @@ from taskq.service import QueueService
 from taskq.store import DynamoStore
 
 DAY_MS = 86_400_000
+pytestmark = pytest.mark.without_stream  # nothing here reads it; see the `dynamodb` fixture
 
 
 class RequestCounter:
@@ -88,19 +89,21 @@ def test_fifo_take_costs_the_same_with_10_or_10_000_tasks(
 
     assert len(small_answer["small:0"]) == len(big_answer["big:0"]) == 10
     assert big.calls == small.calls
-    # One Query reads the head of the ready index (size + 4 stand-ins, in one page); each of the
-    # 10 tasks is granted by one conditional UpdateItem that returns the new item.
-    assert small.calls == Counter({"Query": 1, "UpdateItem": 10})
+    # One BatchGetItem reads the queue's clear marker; one Query reads the head of the ready index
+    # (size + 4 stand-ins, in one page); each of the 10 tasks is granted by one conditional
+    # UpdateItem that returns the new item.
+    assert small.calls == Counter({"BatchGetItem": 1, "Query": 1, "UpdateItem": 10})
 
 
 # Expected requests for a take of size 10 over 3 queues (docs/design.md "Cost per call"):
 EXPECTED = {
-    # k Query + n UpdateItem
-    "fifo": Counter({"Query": 3, "UpdateItem": 10}),
-    "active_passive": Counter({"Query": 3, "UpdateItem": 10}),
+    # 1 BatchGetItem (the queues' clear markers) + k Query + n UpdateItem
+    "fifo": Counter({"BatchGetItem": 1, "Query": 3, "UpdateItem": 10}),
+    "active_passive": Counter({"BatchGetItem": 1, "Query": 3, "UpdateItem": 10}),
     # + GetItem of the cursor before, PutItem of the moved cursor after
-    "round_robin": Counter({"GetItem": 1, "Query": 3, "UpdateItem": 10, "PutItem": 1}),
-    # BatchGetItem of the locks, then one claim per queue: TransactWriteItems (lock + task) + GetItem
+    "round_robin": Counter({"BatchGetItem": 1, "GetItem": 1, "Query": 3, "UpdateItem": 10, "PutItem": 1}),
+    # BatchGetItem of the clear markers and the locks together, then one claim per queue:
+    # TransactWriteItems (lock + task) + GetItem
     "sequential": Counter({"BatchGetItem": 1, "Query": 3, "TransactWriteItems": 3, "GetItem": 3}),
 }
 
@@ -131,7 +134,7 @@ def test_a_cold_instance_reads_the_registrations_once(
     admin: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, counting, serve
 ) -> None:
     """The cost above assumes a warm function: a cold one first reads every listed queue's
-    registration, in one BatchGetItem, and then remembers them."""
+    registration, in one more BatchGetItem, and then remembers them."""
     for name in ("x", "y"):
         register(admin, name)
         backlog(store, clock, name, waiting=5)
@@ -143,5 +146,5 @@ def test_a_cold_instance_reads_the_registrations_once(
     with counting() as warm:
         take(worker, queues, 2)
 
-    assert cold.calls == Counter({"BatchGetItem": 1, "Query": 2, "UpdateItem": 2})
-    assert warm.calls == Counter({"Query": 2, "UpdateItem": 2})
+    assert cold.calls == Counter({"BatchGetItem": 2, "Query": 2, "UpdateItem": 2})
+    assert warm.calls == Counter({"BatchGetItem": 1, "Query": 2, "UpdateItem": 2})

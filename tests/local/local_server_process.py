@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE_PATHS = [ROOT / "layers/taskq", ROOT / "functions/api", ROOT / "local"]
+SOURCE_PATHS = [ROOT / "layers/taskq", ROOT / "functions/api", ROOT / "functions/dispatcher", ROOT / "local"]
 BANNER = re.compile(r"listening on (http://\S+)")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 
 from local_server_process import ServerProcess, server_environment
@@ -48,10 +49,17 @@ def test_non_2xx_prints_the_error_body_to_stderr_and_exits_non_zero(local_server
     assert unauthorized.returncode == 1 and json.loads(unauthorized.stderr)["code"] == 401
 
 
-def test_stats_prints_the_servers_answer_a_404_until_the_route_exists(local_server: ServerProcess):
-    stats = taskq(local_server, "stats", "demo:0")
-    assert stats.returncode != 0
-    assert json.loads(stats.stderr)["code"] == 404
+def test_stats_prints_a_queue_levels_counters(local_server: ServerProcess):
+    queue = f"cli-{uuid.uuid4().hex[:8]}"
+    taskq(local_server, "register", queue, "/v1/x")
+    taskq(local_server, "put", queue, "--endpoint", "/v1/x", "--data", "{}")
+    deadline = time.monotonic() + 3  # counters follow the stream, a fraction of a second behind
+    while (stats := json.loads(taskq(local_server, "stats", f"{queue}:0").stdout))["total_put_cnt"] != 1:
+        assert time.monotonic() < deadline, stats
+        time.sleep(0.1)
+    assert (stats["queue"], stats["level"], stats["waiting"]) == (queue, 0, 1)
+    unknown = taskq(local_server, "stats", f"unknown-{queue}:0")
+    assert unknown.returncode == 1 and json.loads(unknown.stderr)["code"] == 404
 
 
 def test_unreachable_server_exits_2(local_server: ServerProcess):

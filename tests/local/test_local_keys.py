@@ -20,7 +20,10 @@ UNAUTHORIZED_MESSAGE = "Authorization: a valid API key is required (Bearer <apik
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with pytest.MonkeyPatch.context() as env:
         env.delenv("TASKQ_AUTH_CACHE_SECONDS", raising=False)  # the default: 0, no cache
-        process = start_server(tmp_path_factory.mktemp("keys") / "server.log", admin_key=ADMIN_KEY)
+        # INFO: the test reads the authorizer's log lines (the local server's default is WARNING)
+        process = start_server(
+            tmp_path_factory.mktemp("keys") / "server.log", admin_key=ADMIN_KEY, POWERTOOLS_LOG_LEVEL="INFO"
+        )
     yield process
     process.stop()
 

@@ -8,9 +8,10 @@ import re
 import subprocess
 
 import pytest
-from local_server_process import ROOT, server_environment, start_server
+from local_server_process import ROOT, free_port, server_environment, start_server
 
 MARKED = re.compile(r"<!-- walkthrough:start -->(.*?)<!-- walkthrough:end -->", re.DOTALL)
+CALLBACKS = re.compile(r"<!-- callbacks:start -->(.*?)<!-- callbacks:end -->", re.DOTALL)
 SH_BLOCK = re.compile(r"^```sh\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 
 
@@ -26,11 +27,11 @@ def json_values(text: str) -> list:
     return values
 
 
-def walkthrough_script() -> str:
-    section = MARKED.search((ROOT / "README.md").read_text())
-    assert section, "README.md has no walkthrough markers"
+def walkthrough_script(marked: re.Pattern = MARKED, at_least: int = 5) -> str:
+    section = marked.search((ROOT / "README.md").read_text())
+    assert section, f"README.md has no {marked.pattern[:25]} markers"
     blocks = SH_BLOCK.findall(section.group(1))
-    assert len(blocks) >= 5, "the walk-through should register, put, take, complete and get"
+    assert len(blocks) >= at_least, "the walk-through should register, put, take, complete and get"
     return "\n".join(blocks)
 
 
@@ -55,3 +56,35 @@ def test_readme_walkthrough_runs_verbatim(tmp_path):
     assert task["task_id"] == put["data"] and task["status"] == "succeeded"
     assert task["result"]["body"]["choices"][0]["message"]["content"] == "Hello!"
     assert task["ak"].startswith("ak-") and task["ak"] != "ak-admin", "put with the producer's own key"
+
+
+@pytest.mark.slow
+def test_readme_callback_round_trip_runs_verbatim(tmp_path):
+    """The walk-through's first steps (the variables, register), then the Callbacks section,
+    in one bash, in a scratch folder that sees the project's .venv."""
+    setup = SH_BLOCK.findall(MARKED.search((ROOT / "README.md").read_text()).group(1))[:2]
+    script = "\n".join([*setup, walkthrough_script(CALLBACKS, at_least=3)])
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    server = start_server(tmp_path / "server.log", admin_key="readme-admin-key")
+    try:
+        env = server_environment(BASE=server.base_url, KEY=server.admin_key, RECEIVER_PORT=str(free_port()))
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        server.stop()
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}\nserver:\n{server.log()}"
+    registered, put, completed, callback, stats = json_values(done.stdout)
+    assert registered == "demo" and completed == put["data"]
+    assert callback == {
+        "path": "/done",
+        "task_id": put["data"],
+        "status": "succeeded",
+        "body": {"status_code": 200, "body": {"text": "Hello!"}},
+    }
+    assert (stats["succeeded"], stats["total_put_cnt"], stats["total_completed_cnt"]) == (1, 1, 1)

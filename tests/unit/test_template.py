@@ -64,7 +64,20 @@ def test_ready_index_is_sparse(tables):
 
 def test_control_table_is_keyed_by_pk_and_sk(tables):
     assert keys(tables["ControlTable"]) == [("pk", "HASH"), ("sk", "RANGE")]
-    assert attribute_types(tables["ControlTable"]) == {"pk": "S", "sk": "S"}
+    assert attribute_types(tables["ControlTable"]) == {"pk": "S", "sk": "S", "due_shard": "S", "due_at": "N"}
+
+
+def test_callback_due_index_finds_pending_deliveries_by_shard_then_time(tables):
+    [index] = tables["ControlTable"]["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "CallbackDue"
+    assert keys(index) == [("due_shard", "HASH"), ("due_at", "RANGE")]
+    assert index["Projection"]["ProjectionType"] == "KEYS_ONLY"
+
+
+def test_tasks_table_streams_old_and_new_images(tables):
+    # CloudFormation names only the view type; CreateTable also needs the switch
+    stream = tables["TasksTable"]["StreamSpecification"]
+    assert stream == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
 
 
 def test_results_table_is_keyed_by_task_id_and_lease_id(tables):
@@ -147,3 +160,35 @@ def test_python_tags_are_still_refused(tmp_path):
     path.write_text("Resources: !!python/object/apply:os.getcwd []\n")
     with pytest.raises(yaml.constructor.ConstructorError):
         load_template(path)
+
+
+# --- the dispatcher's wiring ----------------------------------------------------------------------
+
+
+def test_dispatcher_reads_the_tasks_stream_with_partial_batch_responses():
+    resources = load_template()["Resources"]
+    [event] = resources["DispatcherFunction"]["Properties"]["Events"].values()
+    properties = event["Properties"]
+    assert event["Type"] == "DynamoDB" and properties["Stream"] == "TasksTable.StreamArn"
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # A retried batch must start where the function left a replay marker (docs/design.md)
+    assert properties["BisectBatchOnFunctionError"] is False and properties["ParallelizationFactor"] == 1
+    # Counters of at most BatchSize queue-levels plus the marker fit one TransactWriteItems
+    assert properties["BatchSize"] + 1 <= 100
+    assert properties["DestinationConfig"]["OnFailure"]["Destination"] == "StreamFailureQueue.Arn"
+
+
+def policy_statements(resource: dict) -> list[dict]:
+    properties = resource["Properties"]
+    documents = [p for p in properties.get("Policies", []) if isinstance(p, dict) and "Statement" in p]
+    documents += [p["PolicyDocument"] for p in properties.get("Policies", []) if "PolicyDocument" in p]
+    return [statement for document in documents for statement in document["Statement"]]
+
+
+def test_our_policies_name_their_resources_except_x_ray():
+    # X-Ray accepts no resource ARN; everything else is scoped to a table, index, stream or queue
+    for logical_id, resource in load_template()["Resources"].items():
+        for statement in policy_statements(resource) if "Properties" in resource else []:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if statement["Resource"] == "*":
+                assert all(a.startswith("xray:") for a in actions), (logical_id, statement)

@@ -8,8 +8,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from taskq.observability import publish_metrics
+
 from .errors import register_error_handlers, unauthorized_proxy_response
-from .routes import keys, leases, meta, queue
+from .routes import console, keys, leases, meta, queue
 
 logger = Logger()
 app = APIGatewayRestResolver(enable_validation=True)
@@ -17,6 +19,7 @@ app.include_router(meta.router)
 app.include_router(queue.router)
 app.include_router(leases.router)
 app.include_router(keys.router)
+app.include_router(console.router)
 register_error_handlers(app)
 meta.serve_openapi(app)
 
@@ -25,4 +28,7 @@ meta.serve_openapi(app)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("path") not in meta.PUBLIC_PATHS and not (event.get("requestContext") or {}).get("authorizer"):
         return unauthorized_proxy_response()
-    return app.resolve(event, context)
+    try:
+        return app.resolve(event, context)
+    finally:
+        publish_metrics()

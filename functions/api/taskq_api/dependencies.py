@@ -11,10 +11,12 @@ from functools import cache
 from aws_lambda_powertools.event_handler import Request
 
 from taskq.clock import SystemClock
+from taskq.console import ConsoleService
 from taskq.errors import Unauthorized
 from taskq.ids import new_instance_id
 from taskq.keys import KeyService
 from taskq.models import Principal, Role
+from taskq.observability import PowertoolsTelemetry
 from taskq.service import QueueService
 from taskq.store import DynamoStore, store_from_env
 
@@ -32,7 +34,12 @@ def get_store() -> DynamoStore:
 
 @cache
 def get_service() -> QueueService:
-    return QueueService(get_store(), SystemClock(), instance_id=INSTANCE_ID)
+    return QueueService(get_store(), SystemClock(), instance_id=INSTANCE_ID, telemetry=PowertoolsTelemetry())
+
+
+@cache
+def get_console_service() -> ConsoleService:
+    return ConsoleService(get_store(), SystemClock())
 
 
 @cache

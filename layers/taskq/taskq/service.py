@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from . import permissions
+from .callbacks import CallbackGuard
 from .clock import Clock
 from .errors import BadRequest, LeaseConflict, NotImplementedYet, PayloadTooLarge, QueueNotFound, StateConflict
 from .ids import new_instance_id, new_task_id
@@ -16,6 +17,7 @@ from .permissions import ANY_ROLE, PRODUCERS, WORKERS
 from .requests import HeartbeatRequest, PutRequest, RegisterRequest, RetryRequest, TakeRequest
 from .store import DynamoStore, IdempotencyRecord, body_hash
 from .take import TakeRun
+from .telemetry import NO_TELEMETRY, Telemetry
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 DEFAULT_TIMEOUT_SECONDS = {"callback": 86_400, "blocking": 300, "streaming": 300}
@@ -47,10 +49,20 @@ def final_status_of(result: dict[str, Any]) -> Status:
 
 
 class QueueService:
-    def __init__(self, store: DynamoStore, clock: Clock, instance_id: str | None = None) -> None:
+    def __init__(
+        self,
+        store: DynamoStore,
+        clock: Clock,
+        instance_id: str | None = None,
+        *,
+        callback_guard: CallbackGuard | None = None,
+        telemetry: Telemetry = NO_TELEMETRY,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._instance_id = instance_id or new_instance_id()
+        self._callback_guard = callback_guard or CallbackGuard.from_env()
+        self._telemetry = telemetry
         # Registrations are never removed, so a registered queue may be remembered for good.
         self._registered: dict[str, str] = {}
 
@@ -88,6 +100,8 @@ class QueueService:
         payload_bytes("data", request.data)
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
             raise BadRequest("Idempotency-Key: must be 1 to 128 characters")
+        if request.callback_url:
+            self._callback_guard.check(request.callback_url)
 
         now = self._clock.now_ms()
         timeout = request.timeout or DEFAULT_TIMEOUT_SECONDS[request.response_mode]
@@ -109,7 +123,10 @@ class QueueService:
         record = None
         if idempotency_key is not None:
             record = IdempotencyRecord(principal.ak, idempotency_key, body_hash(request.model_dump(mode="json")))
-        return self._store.put_task(task, record, now)
+        task_id = self._store.put_task(task, record, now)
+        self._telemetry.count("TasksPut")
+        self._telemetry.log("task put", task_id=task_id, queue=str(task.queue_level))
+        return task_id
 
     # --- take --------------------------------------------------------------------------------
 
@@ -118,7 +135,13 @@ class QueueService:
         for queue in queues:
             permissions.require_queue(principal, queue.name, WORKERS, "take")
         self._require_registered([q.name for q in queues])
-        taken = TakeRun(self._store, self._clock.now_ms(), request, queues).run()
+        run = TakeRun(self._store, self._clock.now_ms(), request, queues)
+        taken = run.run()
+        self._telemetry.count("TasksTaken", sum(map(len, taken)))
+        self._telemetry.count("ClaimConflicts", run.lost_claims)
+        for queue, tasks in zip(queues, taken, strict=True):
+            if tasks:
+                self._telemetry.log("tasks taken", queue=str(queue), task_ids=[t.task_id for t in tasks])
         return {str(queues[i]): [t.to_wire() for t in tasks] for i, tasks in enumerate(taken) if tasks}
 
     # --- task routes -------------------------------------------------------------------------
@@ -143,6 +166,8 @@ class QueueService:
             now = self._clock.now_ms()
             self._store.put_result(task_id, task.lease_id, result, now)
             if self._store.finish(task, status, now, result_lease=task.lease_id):
+                self._telemetry.count("TasksCompleted")
+                self._telemetry.log("task completed", task_id=task_id, queue=str(task.queue_level), status=status.value)
                 return task_id
             task = permissions.visible(principal, self._store.get_task(task_id), task_id)
         raise StateConflict(f"task {task_id} keeps changing; retry")

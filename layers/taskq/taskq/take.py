@@ -29,14 +29,18 @@ class TakeRun:
         self.served: list[int] = []  # queue index of each claim, in claim order
         self.tried: set[str] = set()
         self.closed = [False] * len(queues)  # sequential: locked, or served once in this call
+        self.cleared_before: dict[QueueLevel, int] = {}  # queue clears in progress (clearing.py)
+        self.lost_claims = 0  # candidates a concurrent taker claimed first
 
     def run(self) -> list[list[Task]]:
         cursor = 0
         if self.strategy is Strategy.ROUND_ROBIN:
             cursor = self.store.get_cursor(self.queues)
+        # One consistent read of the queues' clear markers, and of their locks for sequential.
+        gates = self.store.queue_gates(self.queues, self.now, locks=self.strategy is Strategy.SEQUENTIAL)
+        self.cleared_before = gates.cleared_before
         if self.strategy is Strategy.SEQUENTIAL:
-            held = self.store.held_locks(self.queues, self.now)
-            self.closed = [q in held for q in self.queues]
+            self.closed = [q in gates.locked for q in self.queues]
 
         for _ in range(MAX_TAKE_ROUNDS):
             missing = self.request.size - len(self.served)
@@ -65,7 +69,12 @@ class TakeRun:
                 found.append([])
                 continue
             ready = self.store.find_ready(
-                queue, self.now, limit + len(self.tried), endpoint=request.endpoint, put_before=put_before
+                queue,
+                self.now,
+                limit + len(self.tried),
+                endpoint=request.endpoint,
+                put_before=put_before,
+                put_after=self.cleared_before.get(queue),
             )
             # The index lags behind claims: skip what this call already tried.
             found.append([c for c in ready if c.task_id not in self.tried])
@@ -93,6 +102,7 @@ class TakeRun:
                 self.closed[i] = True
             else:
                 lost_any = True
+                self.lost_claims += 1
         return lost_any
 
     def _lease(self, expire_time: int) -> Lease:

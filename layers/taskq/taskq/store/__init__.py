@@ -12,26 +12,35 @@ from botocore.config import Config
 
 from ..config import TableNames, dynamodb_endpoint
 from .apikeys import ApiKeyRecords
+from .clears import ClearRecords, QueueGates
 from .codec import body_hash
+from .deliveries import Delivery, DeliveryRecords, Failure
 from .keys import READY_INDEX, SWEEP_INDEX
 from .queues import QueueRecords
+from .stats import COUNTER_FIELDS, StatsRecords
 from .tasks import ClaimOutcome, IdempotencyConflict, IdempotencyRecord, Lease, TaskRecords
 from .transitions import TaskTransitions
 
 __all__ = [
+    "COUNTER_FIELDS",
     "READY_INDEX",
     "SWEEP_INDEX",
     "ClaimOutcome",
+    "Delivery",
     "DynamoStore",
+    "Failure",
     "IdempotencyConflict",
     "IdempotencyRecord",
     "Lease",
+    "QueueGates",
     "body_hash",
     "store_from_env",
 ]
 
 
-class DynamoStore(QueueRecords, TaskRecords, TaskTransitions, ApiKeyRecords):
+class DynamoStore(
+    QueueRecords, TaskRecords, TaskTransitions, ApiKeyRecords, StatsRecords, DeliveryRecords, ClearRecords
+):
     """Data access for the queue service. Methods take `now` (epoch ms) from the caller's clock."""
 
 

@@ -65,3 +65,35 @@ def index_attributes(task: Task) -> dict[str, Any]:
     if not task.status.is_final:
         values["sweep_shard"] = sweep_shard(task.task_id)
     return values
+
+
+# --- results and visibility (docs/design.md "Results and visibility") ---------------------------
+
+CALLBACK_INDEX = "CallbackDue"  # pending callback deliveries by `due_shard`, ordered by `due_at`
+CALLBACK_SHARDS = 4
+
+
+def callback_shard(task_id: str) -> str:
+    return str(int(hashlib.sha256(task_id.encode()).hexdigest()[:8], 16) % CALLBACK_SHARDS)
+
+
+def stats_key(queue: QueueLevel) -> dict[str, Any]:
+    # One partition holds every queue-level's counters, so the console lists them with one Query;
+    # only the dispatcher writes them, once per queue-level per stream batch.
+    return to_item({"pk": "STATS", "sk": str(queue)})
+
+
+def stream_marker_key(event_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"STREAMBATCH#{event_id}", "sk": "MARKER"})
+
+
+def clear_key(queue: QueueLevel) -> dict[str, Any]:
+    return to_item({"pk": "CLEAR", "sk": str(queue)})
+
+
+def delivery_key(task_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"CALLBACK#{task_id}", "sk": "CALLBACK"})
+
+
+def dead_letter_key(failed_time: int, task_id: str) -> dict[str, Any]:
+    return to_item({"pk": "DEADLETTER", "sk": f"{failed_time:013d}#{task_id}"})

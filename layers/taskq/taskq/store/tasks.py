@@ -107,15 +107,20 @@ class TaskRecords(StoreBase):
         *,
         endpoint: str | None = None,
         put_before: int | None = None,
+        put_after: int | None = None,
     ) -> list[Candidate]:
-        """Up to `limit` takeable tasks of one queue-level, earliest first.
+        """Up to `limit` takeable tasks of one queue-level, earliest first; with `put_after`
+        (a queue clear), only tasks put after that time.
 
         `Limit` applies before the filter, so a page can come back short; later pages are read
         only while filtered-out tasks (expired, delayed, other endpoints) stand at the head.
         """
         key_condition = "ready_queue = :queue"
         values: dict[str, Any] = {"queue": str(queue), "now": now}
-        if put_before is not None:
+        if put_after is not None:  # times are integers: "> after" is ">= after + 1"
+            key_condition += " AND start_time BETWEEN :put_from AND :put_before"
+            values |= {"put_from": put_after + 1, "put_before": 2**53 if put_before is None else put_before}
+        elif put_before is not None:
             key_condition += " AND start_time <= :put_before"
             values["put_before"] = put_before
         filters = ["expire_time > :now", "visible_time <= :now"]

@@ -1,0 +1,138 @@
+"""Per-queue-level counters (Control `STATS`) and the stream replay markers that keep them exact.
+
+The dispatcher adds one stream batch's counts for every queue-level it touched in a single
+transaction, together with the batch's marker (`STREAMBATCH#<first record's eventID>`, holding
+the last sequence number counted). A replayed batch starts at a record that carries a marker,
+so the dispatcher learns how far that shard was already counted and adds only the rest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..models import QueueLevel
+from .base import StoreBase
+from .codec import cancellation_codes, expression_values, from_item, is_transaction_cancelled, to_item
+from .keys import stats_key, stream_marker_key
+
+COUNTER_FIELDS = (
+    "waiting",
+    "running",
+    "succeeded",
+    "failed",
+    "timeout",
+    "cancelled",
+    "total_put_cnt",
+    "total_taken_cnt",
+    "total_completed_cnt",
+)
+# Stream records live 24 h, so a batch can be replayed for at most that long.
+MARKER_TTL_SECONDS = 2 * 86_400
+CONFLICT_RETRIES = 5
+
+
+class StatsRecords(StoreBase):
+    def add_counts(
+        self,
+        counts: Mapping[QueueLevel, Mapping[str, int]],
+        *,
+        marker: str,
+        through: str,
+        previous: str | None,
+        now: int,
+    ) -> bool:
+        """Adds `counts` and moves the marker to `through`, all or nothing. The marker must
+        still be at `previous` (None: must not exist); False when it is not (those records were
+        counted before: read `marker_position` and add only what lies beyond it)."""
+        items = [{"Update": self._counter_update(queue, deltas)} for queue, deltas in counts.items()]
+        items.append(self._marker_write(marker, through, previous, now))
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                self._db.transact_write_items(TransactItems=items)
+                return True
+            except ClientError as e:
+                if not is_transaction_cancelled(e):
+                    raise
+                codes = cancellation_codes(e)
+                if codes and codes[-1] == "ConditionalCheckFailed":
+                    return False
+                if "TransactionConflict" not in codes or attempt == CONFLICT_RETRIES - 1:
+                    raise
+            time.sleep(0.02 * 2**attempt)  # another shard's batch is updating the same counters
+        raise AssertionError("unreachable")
+
+    def _counter_update(self, queue: QueueLevel, deltas: Mapping[str, int]) -> dict[str, Any]:
+        names = {"#queue": "queue", "#level": "level"}
+        values: dict[str, Any] = {"queue": queue.name, "level": queue.level}
+        adds = []
+        for i, (field, delta) in enumerate(sorted(deltas.items())):
+            names[f"#c{i}"] = field
+            values[f"c{i}"] = delta
+            adds.append(f"#c{i} :c{i}")
+        return {
+            "TableName": self._tables.control,
+            "Key": stats_key(queue),
+            "UpdateExpression": f"SET #queue = :queue, #level = :level ADD {', '.join(adds)}",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": expression_values(**values),
+        }
+
+    def _marker_write(self, marker: str, through: str, previous: str | None, now: int) -> dict[str, Any]:
+        ttl = now // 1000 + MARKER_TTL_SECONDS
+        if previous is None:
+            return {
+                "Put": {
+                    "TableName": self._tables.control,
+                    "Item": stream_marker_key(marker) | to_item({"through": through, "ttl": ttl}),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        return {
+            "Update": {
+                "TableName": self._tables.control,
+                "Key": stream_marker_key(marker),
+                "UpdateExpression": "SET through = :through, #ttl = :ttl",
+                "ConditionExpression": "through = :previous",
+                "ExpressionAttributeNames": {"#ttl": "ttl"},
+                "ExpressionAttributeValues": expression_values(through=through, previous=previous, ttl=ttl),
+            }
+        }
+
+    def set_marker(self, marker: str, through: str, now: int) -> None:
+        """Marks `marker` as a record a replay may start at: everything up to `through` of its
+        shard is counted. Written for the first record the dispatcher reports as failed."""
+        item = stream_marker_key(marker) | to_item({"through": through, "ttl": now // 1000 + MARKER_TTL_SECONDS})
+        self._db.put_item(TableName=self._tables.control, Item=item)
+
+    def marker_position(self, marker: str) -> str | None:
+        item = self._db.get_item(
+            TableName=self._tables.control, Key=stream_marker_key(marker), ConsistentRead=True
+        ).get("Item")
+        return None if item is None else item["through"]["S"]
+
+    def queue_stats(self, queue: QueueLevel) -> dict[str, int]:
+        item = self._db.get_item(TableName=self._tables.control, Key=stats_key(queue), ConsistentRead=True).get("Item")
+        return _counters(from_item(item) if item else {})
+
+    def all_queue_stats(self) -> list[tuple[QueueLevel, dict[str, int]]]:
+        request: dict[str, Any] = {
+            "TableName": self._tables.control,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": expression_values(pk="STATS"),
+        }
+        found = []
+        while True:
+            page = self._db.query(**request)
+            for values in map(from_item, page.get("Items", [])):
+                found.append((QueueLevel(values["queue"], int(values["level"])), _counters(values)))
+            if "LastEvaluatedKey" not in page:
+                return sorted(found, key=lambda pair: pair[0])
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _counters(values: Mapping[str, Any]) -> dict[str, int]:
+    return {field: int(values.get(field, 0)) for field in COUNTER_FIELDS}

@@ -1,0 +1,79 @@
+"""The local server's background work, as AWS runs it beside the API: the sweeper (every
+TASKQ_SWEEP_INTERVAL s), the dispatcher fed from the Tasks stream, and the dispatcher's
+scheduled jobs (callback retries, queue clears). Each runs the same code as its function."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+STREAM_POLL_SECONDS = 0.1  # callbacks and counters follow a change within a fraction of a second
+SCHEDULED_JOBS_SECONDS = 0.25  # finer than the 1 s local callback backoff
+
+
+def sweep() -> None:
+    _sweeper().sweep()
+
+
+@cache
+def _sweeper() -> Any:
+    from taskq.clock import SystemClock
+    from taskq.store import store_from_env
+    from taskq.sweeper import Sweeper
+
+    return Sweeper(store_from_env(), SystemClock())
+
+
+def scheduled_jobs() -> None:
+    from taskq_dispatcher.scheduled import run_scheduled_jobs
+
+    run_scheduled_jobs()
+
+
+def stream_job(environ: Mapping[str, str] = os.environ) -> Callable[[], None]:
+    """Polls the Tasks stream; the feed is built on first use (the tables exist by then)."""
+    feeds: list[Any] = []
+
+    def poll() -> None:
+        if not feeds:
+            feeds.append(_stream_feed(environ))
+        feeds[0].poll()
+
+    return poll
+
+
+def _stream_feed(environ: Mapping[str, str]) -> Any:
+    from taskq_dispatcher.stream import lambda_handler
+
+    from .embedded import forget_moto_shard_iterator, trim_moto_stream
+    from .streams import StreamFeed
+
+    endpoint = environ.get("DYNAMODB_ENDPOINT") or None
+    region = environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    table = environ["TASKS_TABLE"]
+    embedded = endpoint is None  # moto in this process: its stream may be trimmed in place
+    return StreamFeed(
+        boto3.client("dynamodb", endpoint_url=endpoint, region_name=region),
+        streams_client(endpoint, region),
+        table,
+        lambda_handler,
+        on_consumed=(lambda _shard, through: trim_moto_stream(table, through)) if embedded else None,
+        forget_iterator=forget_moto_shard_iterator if embedded else None,
+    )
+
+
+def streams_client(endpoint: str | None, region: str) -> Any:
+    """A DynamoDB Streams client. botocore now addresses streams by account
+    (`<account>.streams-ddb...`), which moto does not recognise: the classic endpoint works
+    for both."""
+    return boto3.client(
+        "dynamodbstreams",
+        endpoint_url=endpoint,
+        region_name=region,
+        config=Config(account_id_endpoint_mode="disabled"),
+    )

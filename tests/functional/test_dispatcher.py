@@ -1,0 +1,250 @@
+"""The dispatcher's entry points on records read from moto's stream, for operations performed
+through the API handler: callbacks (spec §4.1), their retries and dead letters, and counters."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from apigw import Caller, call
+from steps import cancel, complete, put, register, take
+from stream import Dispatcher, FakeReceiver
+
+from taskq.clock import ManualClock
+from taskq.store import DynamoStore
+
+URL = "https://producer.example.com/hooks/taskq"
+RESULT = {"status_code": 200, "request_id": "req-1", "body": {"choices": [{"text": "¡hola!"}], "t": 0.5}}
+
+
+@pytest.fixture(autouse=True)
+def queue(admin: Caller) -> str:
+    register(admin, "cb")
+    return "cb:0"
+
+
+def put_take(producer: Caller, worker: Caller, url: str = URL, **fields) -> dict:
+    task_id = put(producer, "cb", callback_url=url, **fields)
+    [task] = take(worker, ["cb:0"], 1)["cb:0"]
+    assert task["task_id"] == task_id
+    return task
+
+
+def stats(admin: Caller, queue: str = "cb:0") -> dict:
+    answer = call("GET", f"/v1/queue/{queue}/stats", None, admin)
+    assert answer.status == 200, answer
+    return answer.body
+
+
+def test_a_completed_task_is_posted_once_with_its_result_and_headers(
+    producer: Caller, worker: Caller, dispatcher: Dispatcher, receiver: FakeReceiver
+) -> None:
+    task = put_take(producer, worker)
+    complete(worker, task["task_id"], RESULT, task["lease_id"])
+
+    answer = dispatcher.run_stream()
+
+    assert answer == {"batchItemFailures": []}
+    [(url, body, headers)] = receiver.posts
+    assert url == URL and json.loads(body) == RESULT
+    assert headers["X-Task-Id"] == task["task_id"] and headers["X-Task-Status"] == "succeeded"
+    assert headers["Content-Type"] == "application/json"
+
+
+def test_replayed_records_send_nothing_again_and_count_nothing_twice(
+    admin: Caller, producer: Caller, worker: Caller, dispatcher: Dispatcher, receiver: FakeReceiver
+) -> None:
+    task = put_take(producer, worker)
+    complete(worker, task["task_id"], RESULT, task["lease_id"])
+    records = dispatcher.reader.new_records()
+    dispatcher.run_stream(records)
+    counted = stats(admin)
+
+    # Lambda retries a batch from its first record (a function error or time-out) or from the
+    # first record the function reported failed (test below); it never bisects (template.yaml).
+    dispatcher.run_stream(records)
+    dispatcher.run_stream(records)
+
+    assert receiver.task_ids() == [task["task_id"]]
+    assert stats(admin) == counted
+    assert (counted["succeeded"], counted["total_put_cnt"], counted["total_completed_cnt"]) == (1, 1, 1)
+
+
+def test_a_replay_extended_by_new_records_counts_only_the_new_ones(
+    admin: Caller, producer: Caller, worker: Caller, dispatcher: Dispatcher
+) -> None:
+    put(producer, "cb")
+    first = dispatcher.reader.new_records()
+    dispatcher.run_stream(first)
+    put(producer, "cb")
+
+    dispatcher.run_stream(first + dispatcher.reader.new_records())
+
+    assert (stats(admin)["waiting"], stats(admin)["total_put_cnt"]) == (2, 2)
+
+
+def test_a_failing_receiver_is_retried_with_backoff_until_it_answers(
+    producer: Caller, worker: Caller, dispatcher: Dispatcher, receiver: FakeReceiver, clock: ManualClock
+) -> None:
+    receiver.answers = [503, "ConnectionRefusedError: [Errno 111] Connection refused"]
+    task = put_take(producer, worker)
+    complete(worker, task["task_id"], RESULT, task["lease_id"])
+    dispatcher.run_stream()
+    assert len(receiver.posts) == 1
+
+    clock.advance(9.9)  # the backoff is 10 s, doubling
+    dispatcher.run_scheduled()
+    assert len(receiver.posts) == 1
+    clock.advance(0.1)
+    dispatcher.run_scheduled()
+    assert len(receiver.posts) == 2
+    clock.advance(19.9)
+    dispatcher.run_scheduled()
+    assert len(receiver.posts) == 2
+    clock.advance(0.1)
+    dispatcher.run_scheduled()
+    clock.advance(3600)
+    dispatcher.run_scheduled()
+
+    assert receiver.task_ids() == [task["task_id"]] * 3  # the third attempt succeeded; no fourth
+    assert [json.loads(body) for _, body, _ in receiver.posts] == [RESULT] * 3
+
+
+def test_deliveries_that_keep_failing_become_dead_letters(
+    admin: Caller, producer: Caller, worker: Caller, dispatcher: Dispatcher, receiver: FakeReceiver, clock: ManualClock
+) -> None:
+    receiver.answers = [500, 502, 404, 200]
+    task = put_take(producer, worker)
+    complete(worker, task["task_id"], {"status_code": 500}, task["lease_id"])
+    dispatcher.run_stream()
+    for _ in range(5):
+        clock.advance(60)
+        dispatcher.run_scheduled()
+
+    assert len(receiver.posts) == 3  # max_attempts, then given up
+    answer = call("GET", "/v1/console/dead-letters", None, admin)
+    assert answer.status == 200
+    [letter] = answer.body
+    assert letter == {
+        "task_id": task["task_id"],
+        "queue": "cb",
+        "level": 0,
+        "callback_url": URL,
+        "task_status": "failed",
+        "last_status": 404,
+        "last_error": "HTTP 404",
+        "attempts": 3,
+        "failed_time": clock.now_ms() - 3 * 60_000,  # the third run, at 120 s
+    }
+    assert call("GET", "/v1/console/dead-letters", None, worker).status == 403
+
+
+def test_an_attempt_that_never_settles_is_retried_after_its_claim_lapses(
+    producer: Caller, worker: Caller, dispatcher: Dispatcher, receiver: FakeReceiver, clock: ManualClock, store
+) -> None:
+    task = put_take(producer, worker)
+    complete(worker, task["task_id"], RESULT, task["lease_id"])
+    crashing = receiver.post
+
+    def crash(*args):
+        crashing(*args)
+        raise RuntimeError("the function died mid-attempt")
+
+    receiver.post = crash  # type: ignore[method-assign]
+    dispatcher.run_stream()
+    receiver.post = crashing  # type: ignore[method-assign]
+    clock.advance(59)
+    dispatcher.run_scheduled()
+    assert len(receiver.posts) == 1  # still claimed
+    clock.advance(1)
+    dispatcher.run_scheduled()
+
+    assert receiver.task_ids() == [task["task_id"]] * 2  # at least once: receivers dedupe by X-Task-Id
+    assert store.delivery_state(task["task_id"])["state"] == "delivered"
+
+
+def test_a_timeout_is_posted_with_the_408_result(
+    producer: Caller, dispatcher: Dispatcher, receiver: FakeReceiver, clock: ManualClock, store: DynamoStore
+) -> None:
+    from taskq.sweeper import Sweeper
+
+    task_id = put(producer, "cb", callback_url=URL, timeout=5)
+    clock.advance(6)
+    Sweeper(store, clock).sweep()
+    dispatcher.run_stream()
+
+    [(_, body, headers)] = receiver.posts
+    assert json.loads(body) == {"status_code": 408, "request_id": task_id}
+    assert headers["X-Task-Status"] == "timeout"
+
+
+def test_cancelled_tasks_and_tasks_without_url_get_no_callback(
+    producer: Caller, worker: Caller, dispatcher: Dispatcher, receiver: FakeReceiver
+) -> None:
+    cancel(producer, put(producer, "cb", callback_url=URL))
+    task = put_take(producer, worker, url="")
+    complete(worker, task["task_id"], RESULT, task["lease_id"])
+    complete(worker, task["task_id"], RESULT, task["lease_id"])  # an idempotent repeat changes nothing
+
+    dispatcher.run_stream()
+
+    assert receiver.posts == []
+
+
+def test_counters_follow_every_transition(
+    admin: Caller, producer: Caller, worker: Caller, dispatcher: Dispatcher, clock: ManualClock, store: DynamoStore
+) -> None:
+    from taskq.sweeper import Sweeper
+
+    ids = [put(producer, "cb") for _ in range(6)]
+    taken = take(worker, ["cb:0"], 4, process_timeout=10, process_max_retries=1)["cb:0"]
+    complete(worker, taken[0]["task_id"], {"status_code": 200}, taken[0]["lease_id"])
+    complete(worker, taken[1]["task_id"], {"status_code": 503}, taken[1]["lease_id"])
+    untouched = [i for i in ids if i not in {t["task_id"] for t in taken}]
+    assert cancel(producer, untouched[0]).status == 202
+    clock.advance(11)
+    Sweeper(store, clock).sweep()  # taken[2] and taken[3]: lease ended, one retry left: waiting again
+
+    dispatcher.run_stream()
+
+    assert stats(admin) == {
+        "queue": "cb",
+        "level": 0,
+        "waiting": 3,
+        "running": 0,
+        "succeeded": 1,
+        "failed": 1,
+        "timeout": 0,
+        "cancelled": 1,
+        "total_put_cnt": 6,
+        "total_taken_cnt": 4,
+        "total_completed_cnt": 2,
+    }
+
+
+def test_a_record_that_fails_is_retried_from_there_without_double_counts(
+    admin: Caller, producer: Caller, worker: Caller, dispatcher: Dispatcher, receiver: FakeReceiver, store, monkeypatch
+) -> None:
+    tasks = [put_take(producer, worker) for _ in range(2)]
+    for task in tasks:
+        complete(worker, task["task_id"], RESULT, task["lease_id"])
+    records = dispatcher.reader.new_records()
+    real_start = store.start_delivery
+
+    def throttled_for_the_second(delivery, *args):
+        if delivery.task_id == tasks[1]["task_id"]:
+            raise RuntimeError("ProvisionedThroughputExceededException")
+        return real_start(delivery, *args)
+
+    monkeypatch.setattr(store, "start_delivery", throttled_for_the_second)
+    answer = dispatcher.run_stream(records)
+    failed = [
+        i
+        for i, r in enumerate(records)
+        if r["dynamodb"]["SequenceNumber"] == answer["batchItemFailures"][0]["itemIdentifier"]
+    ]
+    monkeypatch.setattr(store, "start_delivery", real_start)
+    dispatcher.run_stream(records[failed[0] :])  # Lambda's retry starts at the reported record
+
+    assert sorted(receiver.task_ids()) == sorted(t["task_id"] for t in tasks)
+    assert (stats(admin)["succeeded"], stats(admin)["total_put_cnt"], stats(admin)["total_taken_cnt"]) == (2, 2, 2)
