@@ -36,11 +36,17 @@ def drain(endpoint: str, impl: str, takers: int, size: int, tasks: int = TASKS) 
     start = threading.Barrier(takers + 1)
     last_claim = [0.0]
 
+    errors: list[BaseException] = []
+
     def run(worker: Any) -> None:
         start.wait()
         empty = 0
-        while empty < EMPTY_TAKES_TO_STOP:
-            ids = worker.take(size)
+        while empty < EMPTY_TAKES_TO_STOP and not errors:
+            try:
+                ids = worker.take(size)
+            except Exception as e:  # a taker that dies must fail the run, not shrink it
+                errors.append(e)
+                raise
             if not ids:
                 empty += 1
                 time.sleep(0.01)
@@ -57,6 +63,8 @@ def drain(endpoint: str, impl: str, takers: int, size: int, tasks: int = TASKS) 
     began = time.perf_counter()
     for thread in threads:
         thread.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} taker(s) failed") from errors[0]
 
     counts = Counter(claimed)
     elapsed = last_claim[0] - began

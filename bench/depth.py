@@ -2,8 +2,9 @@
 many finished ones, on dynalite (ordered indexes, like DynamoDB; moto's index queries scan).
 
 Each depth gets its own table, so the table grows with the queue. After every measured take
-the queue is topped up at its tail (untimed), so the depth holds through the samples. Ours and
-the naive baseline alternate take by take on the same queue, so drift hits both alike.
+the queue is topped up at its tail (untimed), so the depth holds through the samples. Depths
+are sampled in turn and ours and the naive baseline alternate on each queue, so drift in the
+machine's load hits every depth and both takers alike.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ DEPTHS = (100, 10_000, 100_000)
 SIZE = 10
 WARMUP = 10
 SAMPLES = 150
+QUEUE = "depth"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -39,46 +41,58 @@ def summary(seconds: list[float]) -> dict[str, float]:
     }
 
 
-def measure(endpoint: str, depth: int, samples: int = SAMPLES) -> dict[str, Any]:
-    tables = fresh_tables(endpoint)
-    queue = "depth"
-    register(endpoint, tables, queue)
-    began = time.perf_counter()
-    fill_queue(endpoint, tables.tasks, queue, waiting=depth, finished=depth, now=int(time.time() * 1000))
-    fill_seconds = time.perf_counter() - began
+class Queue:
+    """One depth: its own table, filled, with a taker of each kind on it."""
 
-    meter = Meter()
-    takers = {name: cls(endpoint, tables, queue, meter) for name, cls in TAKERS.items()}
-    top_up = client_for(endpoint, validate=False)
-    latencies: dict[str, list[float]] = {name: [] for name in [*takers, "ours_query"]}
-    for i in range(WARMUP + samples):
-        order = list(takers) if i % 2 == 0 else list(reversed(takers))
-        for name in order:
+    def __init__(self, endpoint: str, depth: int) -> None:
+        self.depth = depth
+        self.tables = fresh_tables(endpoint)
+        register(endpoint, self.tables, QUEUE)
+        began = time.perf_counter()
+        fill_queue(endpoint, self.tables.tasks, QUEUE, waiting=depth, finished=depth, now=int(time.time() * 1000))
+        self.fill_seconds = time.perf_counter() - began
+        self.takers = {name: cls(endpoint, self.tables, QUEUE, Meter()) for name, cls in TAKERS.items()}
+        self.top_up = client_for(endpoint, validate=False)
+        self.latencies: dict[str, list[float]] = {name: [] for name in [*self.takers, "ours_query"]}
+
+    def sample(self, first: str, keep: bool) -> None:
+        """One take of each kind (`first` first), then our head read alone."""
+        for name in sorted(self.takers, key=lambda n: n != first):
             start = time.perf_counter()
-            ids = takers[name].take(SIZE)
+            ids = self.takers[name].take(SIZE)
             elapsed = time.perf_counter() - start
             if len(ids) != SIZE:
-                raise RuntimeError(f"{name} took {len(ids)} of {SIZE} at depth {depth}")
-            add_waiting(top_up, tables.tasks, queue, len(ids), int(time.time() * 1000))
-            if i >= WARMUP:
-                latencies[name].append(elapsed)
+                raise RuntimeError(f"{name} took {len(ids)} of {SIZE} at depth {self.depth}")
+            add_waiting(self.top_up, self.tables.tasks, QUEUE, len(ids), int(time.time() * 1000))
+            if keep:
+                self.latencies[name].append(elapsed)
         # The head read alone (the one Query of our take), to tell reads from writes.
         start = time.perf_counter()
-        takers["ours"].store.find_ready(QueueLevel(queue, 0), int(time.time() * 1000), SIZE + 4)
-        if i >= WARMUP:
-            latencies["ours_query"].append(time.perf_counter() - start)
-    client_for(endpoint).delete_table(TableName=tables.tasks)  # frees dynalite's memory
-    return {
-        "waiting": depth,
-        "finished": depth,
-        "fill_seconds": round(fill_seconds, 1),
-        "samples": samples,
-        **{name: summary(values) for name, values in latencies.items()},
-    }
+        self.takers["ours"].store.find_ready(QueueLevel(QUEUE, 0), int(time.time() * 1000), SIZE + 4)
+        if keep:
+            self.latencies["ours_query"].append(time.perf_counter() - start)
+
+    def row(self, samples: int) -> dict[str, Any]:
+        return {
+            "waiting": self.depth,
+            "finished": self.depth,
+            "fill_seconds": round(self.fill_seconds, 1),
+            "samples": samples,
+            **{name: summary(values) for name, values in self.latencies.items()},
+        }
 
 
 def run(endpoint: str, depths: tuple[int, ...] = DEPTHS, samples: int = SAMPLES) -> dict[str, Any]:
-    rows = [measure(endpoint, depth, samples) for depth in depths]
+    """All depths filled first, then sampled in turn: a change of load on the machine during
+    the run hits every depth alike instead of whichever was measured at the time."""
+    queues = [Queue(endpoint, depth) for depth in depths]
+    kinds = list(TAKERS)
+    for i in range(WARMUP + samples):
+        for queue in queues:
+            queue.sample(first=kinds[i % len(kinds)], keep=i >= WARMUP)
+    rows = [queue.row(samples) for queue in queues]
+    for queue in queues:
+        client_for(endpoint).delete_table(TableName=queue.tables.tasks)  # frees dynalite's memory
     shallow, deep = rows[0], rows[-1]
     ratios = {
         name: {

@@ -106,16 +106,24 @@ def cold_start(c: dict[str, Any]) -> str:
         [
             name,
             h["import_ms_median"],
+            h["import_ms_min"],
+            h["import_cpu_ms_median"],
             ", ".join(f"{p['package']} {p['ms']}" for p in h["heaviest"][:3]),
             f"{sizes[name]['zipped_bytes'] / 1024:.1f} KiB",
         ]
         for name, h in c["handlers"].items()
     ]
     layer = sizes["layer"]
-    rows.append(
-        ["layer", "", "", f"{layer['zipped_bytes'] / 2**20:.1f} MiB zipped, {layer['unzipped_bytes'] / 2**20:.1f} MiB"]
-    )
-    head = ["function", "import ms (median of 5)", "heaviest imports (ms, cumulative)", "built size"]
+    layer_size = f"{layer['zipped_bytes'] / 2**20:.1f} MiB ({layer['unzipped_bytes'] / 2**20:.1f} MiB unzipped)"
+    rows.append(["layer", "", "", "", "", layer_size])
+    head = [
+        "function",
+        "import ms median of 5",
+        "min",
+        "CPU ms median",
+        "heaviest imports (ms, cumulative)",
+        "zipped size",
+    ]
     return f"Cold start (Python {c['python']}; sizes: {sizes['source']})\n" + _table(head, rows)
 
 

@@ -56,9 +56,14 @@ def check(results: dict[str, Any]) -> list[dict[str, Any]]:
             dup = ours["duplicates"]
             checks.append(target(f"contention {most} takers size {size}: duplicates", dup, "0", dup == 0))
     if cold := results.get("cold_start"):
+        # Judged on the import's CPU time: on a shared 2-core machine the wall time also holds the
+        # waits for a CPU other jobs hold (both are in the results, with the load average).
         for name, h in cold["handlers"].items():
-            ms = h["import_ms_median"]
-            checks.append(target(f"cold import {name}", ms, f"<= {COLD_IMPORT_MS_MAX} ms", ms <= COLD_IMPORT_MS_MAX))
+            ms = h["import_cpu_ms_median"]
+            limit = f"<= {COLD_IMPORT_MS_MAX} ms CPU"
+            checks.append(
+                target(f"cold import {name} (wall {h['import_ms_median']})", ms, limit, ms <= COLD_IMPORT_MS_MAX)
+            )
     if overhead := results.get("overhead"):
         us = overhead["handler"]["cpu_us"]
         checks.append(target("handler CPU per take(10)", us, f"<= {OVERHEAD_US_MAX} us", us <= OVERHEAD_US_MAX))
