@@ -8,6 +8,7 @@ from typing import Any
 
 from . import permissions
 from .clock import Clock
+from .contention import ClaimSpread
 from .errors import BadRequest, LeaseConflict, NotImplementedYet, PayloadTooLarge, QueueNotFound, StateConflict
 from .ids import new_instance_id, new_task_id
 from .leases import RETRIES_EXHAUSTED_RESULT_KEY, lease_until, retries_exhausted_result, retries_remain
@@ -53,6 +54,8 @@ class QueueService:
         self._instance_id = instance_id or new_instance_id()
         # Registrations are never removed, so a registered queue may be remembered for good.
         self._registered: dict[str, str] = {}
+        # How widely this instance spreads its claims: wider while it loses them to other takers.
+        self._spread = ClaimSpread()
 
     def now_ms(self) -> int:
         return self._clock.now_ms()
@@ -118,7 +121,10 @@ class QueueService:
         for queue in queues:
             permissions.require_queue(principal, queue.name, WORKERS, "take")
         self._require_registered([q.name for q in queues])
-        taken = TakeRun(self._store, self._clock.now_ms(), request, queues).run()
+        now = self._clock.now_ms()
+        run = TakeRun(self._store, now, request, queues, spread=self._spread.width(now))
+        taken = run.run()
+        self._spread.record(now, run.lost, reached=run.spread)
         return {str(queues[i]): [t.to_wire() for t in tasks] for i, tasks in enumerate(taken) if tasks}
 
     # --- task routes -------------------------------------------------------------------------
