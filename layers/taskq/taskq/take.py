@@ -14,8 +14,9 @@ from .store import ClaimOutcome, DynamoStore, Lease
 
 # Candidates read beyond `size` per queue, so a claim lost to a concurrent taker has a stand-in.
 CLAIM_SLACK = 4
-# Extra rounds of reading candidates when every stand-in was lost to concurrent takers.
-MAX_TAKE_ROUNDS = 3
+# Rounds in a row that may claim nothing (every attempt lost) before a take gives up: each ends
+# at its first lost claim when the strategy spreads, at its last stand-in otherwise.
+MAX_FRUITLESS_ROUNDS = 5
 # Most candidates a contended take spreads its claims over, per queue (one index page of a few KB).
 MAX_SPREAD_WINDOW = 256
 # Sequential must claim each queue's earliest task: its order is the point, so it never spreads.
@@ -53,7 +54,9 @@ class TakeRun:
             held = self.store.held_locks(self.queues, self.now)
             self.closed = [q in held for q in self.queues]
 
-        for _ in range(MAX_TAKE_ROUNDS):
+        fruitless = 0  # rounds in a row that claimed nothing
+        while fruitless < MAX_FRUITLESS_ROUNDS:
+            served_before = len(self.served)
             missing = self.request.size - len(self.served)
             window = min(missing * self.spread, MAX_SPREAD_WINDOW) if self.spread > 1 else missing
             candidates = self._read_candidates(window + CLAIM_SLACK)
@@ -64,6 +67,7 @@ class TakeRun:
             lost_any = self._claim(plan)
             if len(self.served) == self.request.size or not lost_any:
                 break
+            fruitless = fruitless + 1 if len(self.served) == served_before else 0
 
         if self.strategy is Strategy.ROUND_ROBIN and self.served:
             new_cursor = strategies.next_cursor(self.served, cursor, len(self.queues))
@@ -114,12 +118,10 @@ class TakeRun:
                 lost_any = True
                 self.lost += 1
                 if self.strategy in SPREADING:
-                    # Others are claiming the same head: losers walking it in the same order would
-                    # meet again at every step, so the rest of this round goes in random order and
-                    # the next round reads wider.
+                    # Others are claiming from the same head, so what this round read is going
+                    # stale claim by claim: read it again, wider, rather than lose more writes.
                     self.spread = min(max(2, self.spread * 2), MAX_WIDTH)
-                    rest = strategies.Plan(attempts[position:], plan.per_queue_cap)
-                    attempts[position:] = strategies.spread(rest, len(rest.attempts), _rng).attempts
+                    return True
         return lost_any
 
     def _lease(self, expire_time: int) -> Lease:
