@@ -9,6 +9,7 @@ from typing import Any
 from . import permissions
 from .callbacks import CallbackGuard
 from .clock import Clock
+from .contention import ClaimSpread
 from .errors import BadRequest, LeaseConflict, NotImplementedYet, PayloadTooLarge, QueueNotFound, StateConflict
 from .ids import new_instance_id, new_task_id
 from .leases import RETRIES_EXHAUSTED_RESULT_KEY, lease_until, retries_exhausted_result, retries_remain
@@ -65,6 +66,8 @@ class QueueService:
         self._telemetry = telemetry
         # Registrations are never removed, so a registered queue may be remembered for good.
         self._registered: dict[str, str] = {}
+        # How widely this instance spreads its claims: wider while it loses them to other takers.
+        self._spread = ClaimSpread()
 
     def now_ms(self) -> int:
         return self._clock.now_ms()
@@ -135,8 +138,10 @@ class QueueService:
         for queue in queues:
             permissions.require_queue(principal, queue.name, WORKERS, "take")
         self._require_registered([q.name for q in queues])
-        run = TakeRun(self._store, self._clock.now_ms(), request, queues)
+        now = self._clock.now_ms()
+        run = TakeRun(self._store, now, request, queues, spread=self._spread.width(now))
         taken = run.run()
+        self._spread.record(now, run.lost_claims, reached=run.spread)
         self._telemetry.count("TasksTaken", sum(map(len, taken)))
         self._telemetry.count("ClaimConflicts", run.lost_claims)
         for queue, tasks in zip(queues, taken, strict=True):

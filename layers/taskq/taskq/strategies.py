@@ -9,6 +9,7 @@ than `size`. Sequential additionally allows at most one claim per queue (`per_qu
 from __future__ import annotations
 
 import heapq
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
@@ -57,6 +58,27 @@ def plan_sequential(candidates: Sequence[Sequence[Candidate]], locked: Sequence[
     """In listed order, the earliest task of every queue whose sequential lock is free; one per queue."""
     attempts = [Attempt(i, c) for i, queue in enumerate(candidates) if not locked[i] for c in earliest_first(queue)]
     return Plan(attempts, per_queue_cap=1)
+
+
+def spread(plan: Plan, window: int, rng: random.Random) -> Plan:
+    """The plan with, within each queue, the candidates of its first `window` attempts shuffled.
+
+    Each attempt slot keeps its queue, so the strategy's choice of queue at every step stands;
+    only which of a queue's earliest tasks fills a slot is left to chance. Concurrent takers
+    then claim different tasks near the head instead of all the earliest one."""
+    if window <= 1:
+        return plan
+    slots: dict[int, list[int]] = {}
+    for position, attempt in enumerate(plan.attempts):
+        slots.setdefault(attempt.queue_index, []).append(position)
+    attempts = list(plan.attempts)
+    for positions in slots.values():
+        head = positions[:window]
+        shuffled = [attempts[p] for p in head]
+        rng.shuffle(shuffled)
+        for position, attempt in zip(head, shuffled, strict=True):
+            attempts[position] = attempt
+    return Plan(attempts, plan.per_queue_cap)
 
 
 def next_cursor(served: Sequence[int], cursor: int, queue_count: int) -> int:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
+
 from . import strategies
+from .contention import MAX_WIDTH
 from .ids import new_lease_id
 from .leases import lease_until
 from .models import Candidate, QueueLevel, Strategy, Task
@@ -11,16 +14,28 @@ from .store import ClaimOutcome, DynamoStore, Lease
 
 # Candidates read beyond `size` per queue, so a claim lost to a concurrent taker has a stand-in.
 CLAIM_SLACK = 4
-# Extra rounds of reading candidates when every stand-in was lost to concurrent takers.
-MAX_TAKE_ROUNDS = 3
+# Rounds in a row that may claim nothing (every attempt lost) before a take gives up: each ends
+# at its first lost claim when the strategy spreads, at its last stand-in otherwise.
+MAX_FRUITLESS_ROUNDS = 5
+# Most candidates a contended take spreads its claims over, per queue (one index page of a few KB).
+MAX_SPREAD_WINDOW = 256
+# Sequential must claim each queue's earliest task: its order is the point, so it never spreads.
+SPREADING = {Strategy.FIFO, Strategy.ACTIVE_PASSIVE, Strategy.ROUND_ROBIN}
+_rng = random.Random()  # noqa: S311 - spreads claims, guards nothing
 
 
 class TakeRun:
     """One take call: read candidates, plan with the strategy, claim, and re-read only when
-    concurrent takers won the candidates we had."""
+    concurrent takers won the candidates we had.
 
-    def __init__(self, store: DynamoStore, now: int, request: TakeRequest, queues: list[QueueLevel]) -> None:
+    `spread` > 1 (see contention.py) tries the first `spread * missing` candidates of each
+    queue in random order, so concurrent takers stop fighting over the same earliest task."""
+
+    def __init__(
+        self, store: DynamoStore, now: int, request: TakeRequest, queues: list[QueueLevel], spread: int = 1
+    ) -> None:
         self.store = store
+        self.spread = spread if request.strategy in SPREADING else 1
         self.now = now
         self.request = request
         self.queues = queues
@@ -42,14 +57,20 @@ class TakeRun:
         if self.strategy is Strategy.SEQUENTIAL:
             self.closed = [q in gates.locked for q in self.queues]
 
-        for _ in range(MAX_TAKE_ROUNDS):
+        fruitless = 0  # rounds in a row that claimed nothing
+        while fruitless < MAX_FRUITLESS_ROUNDS:
+            served_before = len(self.served)
             missing = self.request.size - len(self.served)
-            candidates = self._read_candidates(missing + CLAIM_SLACK)
+            window = min(missing * self.spread, MAX_SPREAD_WINDOW) if self.spread > 1 else missing
+            candidates = self._read_candidates(window + CLAIM_SLACK)
             round_cursor = strategies.next_cursor(self.served, cursor, len(self.queues))
             plan = strategies.plan(self.strategy, candidates, cursor=round_cursor, locked=self.closed)
+            if window > missing:
+                plan = strategies.spread(plan, window, _rng)
             lost_any = self._claim(plan)
             if len(self.served) == self.request.size or not lost_any:
                 break
+            fruitless = fruitless + 1 if len(self.served) == served_before else 0
 
         if self.strategy is Strategy.ROUND_ROBIN and self.served:
             new_cursor = strategies.next_cursor(self.served, cursor, len(self.queues))
@@ -83,10 +104,11 @@ class TakeRun:
     def _claim(self, plan: strategies.Plan) -> bool:
         """Claims along the plan until `size`; True when a candidate was lost to someone else."""
         lost_any = False
-        for attempt in plan.attempts:
-            if len(self.served) == self.request.size:
-                break
-            i, candidate = attempt.queue_index, attempt.candidate
+        attempts = list(plan.attempts)
+        position = 0
+        while position < len(attempts) and len(self.served) < self.request.size:
+            i, candidate = attempts[position].queue_index, attempts[position].candidate
+            position += 1
             if self.closed[i] or candidate.task_id in self.tried:
                 continue
             self.tried.add(candidate.task_id)
@@ -103,6 +125,11 @@ class TakeRun:
             else:
                 lost_any = True
                 self.lost_claims += 1
+                if self.strategy in SPREADING:
+                    # Others are claiming from the same head, so what this round read is going
+                    # stale claim by claim: read it again, wider, rather than lose more writes.
+                    self.spread = min(max(2, self.spread * 2), MAX_WIDTH)
+                    return True
         return lost_any
 
     def _lease(self, expire_time: int) -> Lease:

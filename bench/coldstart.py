@@ -1,0 +1,133 @@
+"""Cold start: import time of each function's handler module in a fresh interpreter (median of
+5), the heaviest packages it pulls in, and the size of the built functions and layer.
+
+Each import runs in its own `python` process with the function's environment and a
+PYTHONPATH of the layer and the function directory, as Lambda lays them out (/opt/python and
+/var/task). The interpreter's own start-up is not counted, only the handler's imports.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .server import ROOT
+
+HANDLERS = {
+    "api": ("functions/api", "taskq_api.app"),
+    "sweeper": ("functions/sweeper", "taskq_sweeper.app"),
+    "authorizer": ("functions/authorizer", "taskq_authorizer.app"),
+}
+RUNS = 5
+TIMED_IMPORT = (
+    "import importlib, sys, time\n"
+    "wall, cpu = time.perf_counter(), time.process_time()\n"
+    "importlib.import_module(sys.argv[1])\n"
+    "print((time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000)\n"
+)
+FUNCTION_ENV = {
+    "TASKS_TABLE": "taskq-tasks",
+    "CONTROL_TABLE": "taskq-control",
+    "RESULTS_TABLE": "taskq-results",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_SERVICE_NAME": "taskq",
+    "POWERTOOLS_METRICS_NAMESPACE": "taskq",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+}
+SAM_BUILD = ROOT / ".aws-sam" / "build"
+BUILT = {"api": "ApiFunction", "sweeper": "SweeperFunction", "authorizer": "AuthorizerFunction", "layer": "TaskqLayer"}
+
+
+def _env(function_dir: str) -> dict[str, str]:
+    path = os.pathsep.join([str(ROOT / "layers" / "taskq"), str(ROOT / function_dir)])
+    return {**os.environ, **FUNCTION_ENV, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "0"}
+
+
+def import_ms(function_dir: str, module: str) -> tuple[float, float]:
+    """Wall and CPU milliseconds of the import. On a shared machine the wall time also holds
+    the waits for a CPU that other jobs hold; the CPU time is the import's own work."""
+    out = subprocess.run(
+        [sys.executable, "-c", TIMED_IMPORT, module], env=_env(function_dir), capture_output=True, text=True, check=True
+    )
+    wall, cpu = out.stdout.split()
+    return float(wall), float(cpu)
+
+
+def heaviest_packages(function_dir: str, module: str, top: int = 5) -> list[dict[str, Any]]:
+    """Top-level packages by cumulative import time (`python -X importtime`), in ms."""
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        env=_env(function_dir),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    totals: dict[str, int] = {}
+    for line in out.stderr.splitlines():
+        match = re.match(r"import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)$", line)
+        if match and "." not in match.group(3):
+            name = match.group(3)
+            totals[name] = max(totals.get(name, 0), int(match.group(1)))
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1])[:top]
+    return [{"package": name, "ms": round(us / 1000, 1)} for name, us in ranked]
+
+
+def dir_size(path: Path) -> dict[str, int]:
+    """Bytes on disk unzipped, and of a deflated zip as Lambda receives it."""
+    unzipped = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    with tempfile.TemporaryDirectory() as tmp:
+        zipped = Path(shutil.make_archive(str(Path(tmp) / "artifact"), "zip", path)).stat().st_size
+    return {"unzipped_bytes": unzipped, "zipped_bytes": zipped}
+
+
+def sizes() -> dict[str, Any]:
+    """From `make sam-build` output when present; otherwise the layer's dependencies installed
+    with `pip install --target` for this host (the layer is built for arm64 by sam)."""
+    if (SAM_BUILD / BUILT["layer"]).exists():
+        return {"source": "sam build (.aws-sam/build)", **{name: dir_size(SAM_BUILD / d) for name, d in BUILT.items()}}
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "python"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+                str(target),
+                "-r",
+                str(ROOT / "layers" / "taskq" / "requirements.txt"),
+            ],
+            check=True,
+        )
+        shutil.copytree(ROOT / "layers" / "taskq" / "taskq", target / "taskq")
+        result = {"source": "pip install --target (this host; sam build output missing)", "layer": dir_size(target)}
+    for name, (function_dir, _) in HANDLERS.items():
+        result[name] = dir_size(ROOT / function_dir)
+    return result
+
+
+def run(runs: int = RUNS) -> dict[str, Any]:
+    handlers = {}
+    for name, (function_dir, module) in HANDLERS.items():
+        import_ms(function_dir, module)  # once to write the .pyc files, as a deployed package has them
+        times = [import_ms(function_dir, module) for _ in range(runs)]
+        walls, cpus = [w for w, _ in times], [c for _, c in times]
+        handlers[name] = {
+            "module": module,
+            "import_ms_median": round(statistics.median(walls), 1),
+            "import_ms_min": round(min(walls), 1),
+            "import_cpu_ms_median": round(statistics.median(cpus), 1),
+            "import_ms_runs": [round(t, 1) for t in walls],
+            "heaviest": heaviest_packages(function_dir, module),
+        }
+    return {"python": sys.version.split()[0], "handlers": handlers, "sizes": sizes()}
