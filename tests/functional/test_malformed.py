@@ -132,11 +132,22 @@ def test_a_form_encoded_body_is_a_client_error() -> None:
     assert_client_error(call("POST", "/v1/queue/take", '{"queues":["test-queue:0"],"size":1}', ADMIN, headers))
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "text/plain;charset=UTF-8", "application/xml"])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "application/xml",
+        "multipart/form-data",
+        "application/x-www-form-urlencoded",
+    ],
+)
 def test_an_unsupported_content_type_is_a_client_error(content_type: str) -> None:
     headers = {"Content-Type": content_type}
 
-    assert_client_error(call("POST", "/v1/queue/take", '{"queues":["test-queue:0"],"size":1}', ADMIN, headers))
+    answer = call("POST", "/v1/queue/take", '{"queues":["test-queue:0"],"size":1}', ADMIN, headers)
+    assert_client_error(answer)
+    assert (answer.status, answer.body["message"]) == (415, "Content-Type: must be application/json")
 
 
 @pytest.mark.parametrize("route", ["put", "complete"])

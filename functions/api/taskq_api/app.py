@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from taskq.observability import publish_metrics
 
-from .errors import register_error_handlers, unauthorized_proxy_response
+from .errors import refuse_before_routing, register_error_handlers
 from .routes import console, keys, leases, meta, queue
 
 logger = Logger()
@@ -26,8 +26,9 @@ meta.serve_openapi(app)
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if event.get("path") not in meta.PUBLIC_PATHS and not (event.get("requestContext") or {}).get("authorizer"):
-        return unauthorized_proxy_response()
+    refusal = refuse_before_routing(event, meta.PUBLIC_PATHS)
+    if refusal is not None:
+        return refusal
     try:
         return app.resolve(event, context)
     finally:

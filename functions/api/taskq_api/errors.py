@@ -31,15 +31,27 @@ def error_response(status: int, message: str) -> Response:
 UNAUTHORIZED_MESSAGE = "Authorization: a valid API key is required (Bearer <apikey>)"
 
 
-def unauthorized_proxy_response() -> dict[str, Any]:
-    """The 401 answered before routing, so a keyless caller learns nothing about the request
-    schema (API Gateway's authorizer does the same in AWS; this covers direct invocations)."""
+def proxy_error_response(status: int, message: str) -> dict[str, Any]:
+    """An error answered before routing, in the proxy format the resolver would produce."""
     return {
-        "statusCode": HTTPStatus.UNAUTHORIZED,
+        "statusCode": status,
         "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
-        "body": json.dumps(error_body(HTTPStatus.UNAUTHORIZED, UNAUTHORIZED_MESSAGE)),
+        "body": json.dumps(error_body(status, message)),
         "isBase64Encoded": False,
     }
+
+
+def refuse_before_routing(event: dict[str, Any], public_paths: frozenset[str]) -> dict[str, Any] | None:
+    """What is refused before the resolver sees the request: a keyless call (401 — so it learns
+    nothing about the request schema; API Gateway's authorizer does the same in AWS), and a
+    body that does not say it is JSON (415 — the API speaks JSON only, spec §1)."""
+    if event.get("path") not in public_paths and not (event.get("requestContext") or {}).get("authorizer"):
+        return proxy_error_response(HTTPStatus.UNAUTHORIZED, UNAUTHORIZED_MESSAGE)
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    media_type = (headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    if event.get("body") and not (media_type == "application/json" or media_type.endswith("+json")):
+        return proxy_error_response(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type: must be application/json")
+    return None
 
 
 def describe_validation_error(error: dict[str, Any]) -> str:
