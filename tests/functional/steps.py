@@ -43,3 +43,15 @@ def cancel(caller: Caller, task_id: str):
 
 def get(caller: Caller, task_id: str):
     return call("GET", f"/v1/queue/{task_id}", None, caller)
+
+
+def take_one(worker: Caller, queue: str, **fields: Any) -> dict[str, Any]:
+    """Takes exactly one task from level 0 of `queue`."""
+    [task] = take(worker, [f"{queue}:0"], 1, **fields)[f"{queue}:0"]
+    return task
+
+
+def lease_call(route: str, caller: Caller, task_id: str, lease_id: str | None, body: Any = None):
+    """POST /v1/queue/{task_id}/{route} (heartbeat, retry) with the lease header when given."""
+    headers = None if lease_id is None else {"X-Lease-Id": lease_id}
+    return call("POST", f"/v1/queue/{task_id}/{route}", body, caller, headers)

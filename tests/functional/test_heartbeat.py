@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from apigw import Answer, Caller, call
-from steps import cancel, complete, get, put, register, take, taken_ids
+import steps
+from apigw import Answer, Caller
+from steps import cancel, complete, get, lease_call, put, register, take, taken_ids
 
 from taskq.clock import ManualClock
 from taskq.store import DynamoStore
@@ -22,13 +23,11 @@ def queue(admin: Caller) -> None:
 
 
 def take_one(worker: Caller, **fields: Any) -> dict[str, Any]:
-    [task] = take(worker, [f"{QUEUE}:0"], 1, **fields)[f"{QUEUE}:0"]
-    return task
+    return steps.take_one(worker, QUEUE, **fields)
 
 
 def heartbeat(caller: Caller, task_id: str, lease_id: str | None, body: Any = None) -> Answer:
-    headers = None if lease_id is None else {"X-Lease-Id": lease_id}
-    return call("POST", f"/v1/queue/{task_id}/heartbeat", body, caller, headers)
+    return lease_call("heartbeat", caller, task_id, lease_id, body)
 
 
 def assert_error(answer: Answer, status: int) -> None:

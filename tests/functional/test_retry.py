@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from apigw import Answer, Caller, call
-from steps import complete, get, put, register, take, taken_ids
+import steps
+from apigw import Answer, Caller
+from steps import complete, get, lease_call, put, register, take, taken_ids
 
 from taskq.clock import ManualClock
 
@@ -20,13 +21,11 @@ def queue(admin: Caller) -> None:
 
 
 def take_one(worker: Caller, **fields: Any) -> dict[str, Any]:
-    [task] = take(worker, [f"{QUEUE}:0"], 1, **fields)[f"{QUEUE}:0"]
-    return task
+    return steps.take_one(worker, QUEUE, **fields)
 
 
 def retry(worker: Caller, task_id: str, lease_id: str | None, body: Any = None) -> Answer:
-    headers = None if lease_id is None else {"X-Lease-Id": lease_id}
-    return call("POST", f"/v1/queue/{task_id}/retry", body, worker, headers)
+    return lease_call("retry", worker, task_id, lease_id, body)
 
 
 def retried(worker: Caller, task_id: str, lease_id: str, body: Any = None) -> dict[str, Any]:
