@@ -4,6 +4,7 @@ moves a task while releasing (or extending) its sequential lock."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -62,6 +63,26 @@ class StoreBase:
                 "ExpressionAttributeValues": expression_values(task_id=task.task_id, until=until),
             }
         }
+
+    def _due_items(
+        self, table: str, index: str, shard_attribute: str, due_attribute: str, shards: int, now: int, page_size: int
+    ) -> Iterator[dict[str, Any]]:
+        """The items of a sharded, sparse "due" index whose time has come: each shard's partition
+        read up to `now`, page by page, so the cost follows the number of due items."""
+        for shard in range(shards):
+            request: dict[str, Any] = {
+                "TableName": table,
+                "IndexName": index,
+                "KeyConditionExpression": f"{shard_attribute} = :shard AND {due_attribute} <= :now",
+                "ExpressionAttributeValues": expression_values(shard=str(shard), now=now),
+                "Limit": page_size,
+            }
+            while True:
+                page = self._db.query(**request)
+                yield from page.get("Items", [])
+                if "LastEvaluatedKey" not in page:
+                    break
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _batch_get(
         self, table: str, keys: list[dict[str, Any]], *, projection: str, consistent: bool = False

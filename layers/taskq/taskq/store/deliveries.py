@@ -75,20 +75,10 @@ class DeliveryRecords(StoreBase):
 
     def due_delivery_ids(self, now: int, page_size: int = 100) -> Iterator[str]:
         """Pending deliveries whose next attempt (or abandoned claim) is due, from the sparse index."""
-        for shard in range(CALLBACK_SHARDS):
-            request: dict[str, Any] = {
-                "TableName": self._tables.control,
-                "IndexName": CALLBACK_INDEX,
-                "KeyConditionExpression": "due_shard = :shard AND due_at <= :now",
-                "ExpressionAttributeValues": expression_values(shard=str(shard), now=now),
-                "Limit": page_size,
-            }
-            while True:
-                page = self._db.query(**request)
-                yield from (item["pk"]["S"].removeprefix("CALLBACK#") for item in page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    break
-                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = self._due_items(
+            self._tables.control, CALLBACK_INDEX, "due_shard", "due_at", CALLBACK_SHARDS, now, page_size
+        )
+        yield from (item["pk"]["S"].removeprefix("CALLBACK#") for item in items)
 
     def claim_delivery(self, task_id: str, now: int, claim_id: str, claim_until: int) -> Delivery | None:
         """Claims a due pending delivery for one attempt; None when it is not due (any more)."""

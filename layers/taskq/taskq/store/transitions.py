@@ -83,20 +83,10 @@ class TaskTransitions(StoreBase):
     def due_task_ids(self, now: int, page_size: int = 100) -> Iterator[str]:
         """Tasks whose lease ended or that expired while waiting, as of `now`: read from the
         sparse sweep index, so the cost follows the number of due tasks, not the table."""
-        for shard in range(SWEEP_SHARDS):
-            request: dict[str, Any] = {
-                "TableName": self._tables.tasks,
-                "IndexName": SWEEP_INDEX,
-                "KeyConditionExpression": "sweep_shard = :shard AND sweep_at <= :now",
-                "ExpressionAttributeValues": expression_values(shard=str(shard), now=now),
-                "Limit": page_size,
-            }
-            while True:
-                page = self._db.query(**request)
-                yield from (item["task_id"]["S"] for item in page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    break
-                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = self._due_items(
+            self._tables.tasks, SWEEP_INDEX, "sweep_shard", "sweep_at", SWEEP_SHARDS, now, page_size
+        )
+        yield from (item["task_id"]["S"] for item in items)
 
     def put_result(self, task_id: str, lease_id: str, result: dict[str, Any], now: int) -> None:
         """Writes the result produced under `lease_id`; the first write per lease wins."""
