@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .server import ROOT
+from taskq_local.processes import ROOT
 
 HANDLERS = {
     "api": ("functions/api", "taskq_api.app"),

@@ -10,7 +10,9 @@ import subprocess
 import sys
 from typing import Any
 
-from .server import ROOT, dynalite_version
+from taskq_local.processes import ROOT
+
+from .server import dynalite_version
 
 
 def _cpu_model() -> str:

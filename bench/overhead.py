@@ -22,8 +22,9 @@ from botocore.awsrequest import AWSResponse
 from taskq.models import Principal, Role, Status, Task
 from taskq.requests import TakeRequest
 from taskq.store.codec import task_attributes, to_item
+from taskq_local.processes import ROOT
 
-from .server import ROOT, client_for
+from .server import client_for
 
 SIZE = 10
 CALLS = 1000

@@ -10,31 +10,19 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import boto3
 from botocore.config import Config
 
 from taskq.config import TableNames
+from taskq_local.processes import DYNALITE, free_port, running
 from taskq_local.template import create_tables
-
-ROOT = Path(__file__).resolve().parents[1]
-DYNALITE = ROOT / "node_modules" / "dynalite" / "cli.js"
 
 
 def dynalite_version() -> str:
     return json.loads((DYNALITE.parent / "package.json").read_text())["version"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -57,22 +45,8 @@ def dynalite() -> Iterator[str]:
         "--deleteTableMs",
         "0",
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("dynalite did not start")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with running(command, port) as endpoint:
+        yield endpoint
 
 
 def client_for(endpoint: str | None, pool: int = 10, validate: bool = True):

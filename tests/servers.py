@@ -3,41 +3,19 @@ server mode. Each starts on a free loopback port with the template's tables."""
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import socket
-import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 
 from taskq.config import TableNames
+from taskq_local.processes import DYNALITE
 from taskq_local.template import create_tables
 
 ROOT = Path(__file__).resolve().parents[1]
-DYNALITE = ROOT / "node_modules" / "dynalite" / "cli.js"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on port {port} after {timeout} s")
 
 
 def client_for(endpoint: str):
@@ -55,20 +33,6 @@ def tables_on(endpoint: str) -> TableNames:
         streams=False,
     )
     return names
-
-
-@contextlib.contextmanager
-def running(command: list[str], port: int) -> Iterator[str]:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    try:
-        wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def dynalite_command(port: int) -> list[str]:

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.servers import dynalite_command, free_port, running, serial_moto_server_command
+from taskq_local.processes import free_port, running
+from tests.servers import dynalite_command, serial_moto_server_command
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,12 +21,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE_PATHS = [ROOT / "layers/taskq", ROOT / "functions/api", ROOT / "functions/dispatcher", ROOT / "local"]
 BANNER = re.compile(r"listening on (http://\S+)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server_environment(**overrides: str) -> dict[str, str]:

@@ -9,7 +9,9 @@ import time
 import uuid
 
 import pytest
-from local_server_process import ServerProcess, free_port, http, server_environment, start_server
+from local_server_process import ServerProcess, http, server_environment, start_server
+
+from taskq_local.processes import free_port
 
 ENDPOINT = "/v1/chat/completions"
 

@@ -8,7 +8,9 @@ import re
 import subprocess
 
 import pytest
-from local_server_process import ROOT, free_port, server_environment, start_server
+from local_server_process import ROOT, server_environment, start_server
+
+from taskq_local.processes import free_port
 
 MARKED = re.compile(r"<!-- walkthrough:start -->(.*?)<!-- walkthrough:end -->", re.DOTALL)
 CALLBACKS = re.compile(r"<!-- callbacks:start -->(.*?)<!-- callbacks:end -->", re.DOTALL)
