@@ -51,6 +51,10 @@ def is_transaction_cancelled(error: ClientError) -> bool:
     return error_code(error) == "TransactionCanceledException"
 
 
+# Cancellation reasons that decide nothing: the same transaction may simply be sent again.
+TRANSIENT_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+
+
 def cancellation_codes(error: ClientError) -> list[str]:
     """Per transaction item, why it was cancelled ("None", "ConditionalCheckFailed", ...)."""
     return [reason.get("Code", "") for reason in error.response.get("CancellationReasons", [])]
