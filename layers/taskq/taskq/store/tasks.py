@@ -118,8 +118,13 @@ class TaskRecords(StoreBase):
         key_condition = "ready_queue = :queue"
         values: dict[str, Any] = {"queue": str(queue), "now": now}
         if put_after is not None:  # times are integers: "> after" is ">= after + 1"
+            upper = 2**53 if put_before is None else put_before
+            if put_after + 1 > upper:
+                # An empty window (min_age reaches back before a clear): DynamoDB rejects a
+                # BETWEEN whose bounds are inverted, and nothing could qualify anyway.
+                return []
             key_condition += " AND start_time BETWEEN :put_from AND :put_before"
-            values |= {"put_from": put_after + 1, "put_before": 2**53 if put_before is None else put_before}
+            values |= {"put_from": put_after + 1, "put_before": upper}
         elif put_before is not None:
             key_condition += " AND start_time <= :put_before"
             values["put_before"] = put_before
