@@ -39,15 +39,17 @@ def cancel_once(client: Any, operation: str, codes: list[str], when: Callable[[d
 def lose_answer_once(client: Any, operation: str) -> list:
     """Lets the next `operation` call commit, then loses its answer; returns the lost requests.
 
-    moto answers in a `before-send` handler registered before this one, and botocore calls
-    every handler: so this one runs after the write took effect, and a read timeout raised
+    moto answers in a handler of the generic `before-send` event, and botocore calls every
+    handler of an event, the more specific events' first: so this one is registered on the
+    generic event too, after moto's, runs once the write took effect, and a read timeout raised
     here is retried by botocore like one on the wire."""
     lost: list[Any] = []
+    target = f"DynamoDB_20120810.{operation}".encode()
 
     def drop(request: Any, **_: Any) -> None:
-        if not lost:
+        if not lost and request.headers.get("X-Amz-Target") in (target, target.decode()):
             lost.append(request)
             raise ReadTimeoutError(endpoint_url=request.url)
 
-    client.meta.events.register(f"before-send.dynamodb.{operation}", drop)
+    client.meta.events.register_last("before-send", drop)
     return lost

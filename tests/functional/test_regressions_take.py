@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 from apigw import Caller, call
+from botocore.exceptions import ConnectionClosedError
+from botocore_hooks import lose_answer_once
 from steps import put, register, take
 
 from taskq.clock import ManualClock
 from taskq.models import QueueLevel, Status, Task
-from taskq.store import DynamoStore
+from taskq.store import ClaimOutcome, DynamoStore, Lease
 from taskq.store.keys import READY_INDEX
 from taskq_local.processes import free_port, running
 from tests.servers import client_for, dynalite_command, tables_on
@@ -101,3 +103,77 @@ def test_find_ready_with_an_empty_window_on_dynalite(dynalite: str) -> None:
     # and a window that holds the task still finds it
     [found] = store.find_ready(queue, 5000, 5, put_before=1500, put_after=500)
     assert found.task_id == "TASK-1000-a"
+
+
+# --- defect 4: a claim whose answer was lost --------------------------------------------------
+
+
+def stored(worker: Caller, task_id: str) -> dict[str, Any]:
+    answer = call("GET", f"/v1/queue/{task_id}", None, worker)
+    assert answer.status == 200, answer
+    return answer.body
+
+
+@pytest.mark.parametrize("strategy, operation", [("fifo", "UpdateItem"), ("sequential", "TransactWriteItems")])
+def test_a_claim_retried_after_its_answer_was_lost_hands_the_task_out(
+    producer: Caller, worker: Caller, dynamodb: Any, clock: ManualClock, strategy: str, operation: str
+) -> None:
+    # Given two waiting tasks, and a claim that commits but whose answer is lost (botocore retries it)
+    first = put(producer, QUEUE)
+    clock.advance(ms=1)
+    second = put(producer, QUEUE)
+    lost = lose_answer_once(dynamodb, operation)
+
+    # When a worker takes one
+    answer = take(worker, [FULL], 1, strategy=strategy, process_timeout=30)
+
+    # Then the worker gets the task it claimed, claimed once, under the lease stored with it
+    assert lost, "the fault never fired"
+    [task] = answer[FULL]
+    assert (task["task_id"], task["attempts"]) == (first, 1)
+    assert (stored(worker, first)["status"], stored(worker, first)["lease_id"]) == ("running", task["lease_id"])
+
+    # And a sequential queue is not left blocked: once it completes, the next one is takeable
+    done = call("POST", f"/v1/queue/{first}/complete", {"status_code": 200}, worker, {"X-Lease-Id": task["lease_id"]})
+    assert done.status == 200, done
+    assert [t["task_id"] for t in take(worker, [FULL], 1, strategy=strategy)[FULL]] == [second]
+
+
+@pytest.mark.parametrize("strategy, operation", [("fifo", "UpdateItem"), ("sequential", "TransactWriteItems")])
+def test_a_claim_that_committed_but_raised_is_learned_by_one_read(
+    producer: Caller, worker: Caller, dynamodb: Any, strategy: str, operation: str
+) -> None:
+    # Given a claim that commits, then fails for good (the SDK gave up after its retries)
+    task_id = put(producer, QUEUE)
+    failed: list[str] = []
+
+    def give_up(**_: Any) -> None:
+        if not failed:
+            failed.append(operation)
+            raise ConnectionClosedError(endpoint_url="http://dynamodb.invalid")
+
+    dynamodb.meta.events.register(f"after-call.dynamodb.{operation}", give_up)
+
+    # When a worker takes
+    answer = take(worker, [FULL], 1, strategy=strategy)
+
+    # Then the take learned the claim was its own, and handed the task out
+    assert failed == [operation]
+    [task] = answer[FULL]
+    assert (task["task_id"], task["attempts"]) == (task_id, 1)
+    assert stored(worker, task_id)["lease_id"] == task["lease_id"]
+
+
+def test_a_repeated_claim_is_recognised_on_dynalite_which_returns_no_image(dynalite: str) -> None:
+    # Given a claim that committed on a server that returns no item with a failed condition
+    store = DynamoStore(client_for(dynalite), tables_on(dynalite))
+    store.put_task(waiting_task("TASK-1000-b", 1000), None, 1000)
+    lease = Lease("lease-b", 40_000, 30, 0)
+    assert store.claim("TASK-1000-b", 10_000, lease)[0] is ClaimOutcome.CLAIMED
+
+    # When the same claim is sent again (a retry after its answer was lost), then it is still ours
+    outcome, task = store.claim("TASK-1000-b", 10_000, lease)
+    assert outcome is ClaimOutcome.CLAIMED and task is not None
+    assert (task.lease_id, task.attempts) == ("lease-b", 1)
+    # while another lease's claim of the same task is refused
+    assert store.claim("TASK-1000-b", 10_000, Lease("lease-c", 40_000, 30, 0)) == (ClaimOutcome.TASK_GONE, None)
