@@ -89,8 +89,9 @@ class TaskTransitions(StoreBase):
         )
         yield from (item["task_id"]["S"] for item in items)
 
-    def put_result(self, task_id: str, lease_id: str, result: dict[str, Any], now: int) -> None:
-        """Writes the result produced under `lease_id`; the first write per lease wins."""
+    def put_result(self, task_id: str, lease_id: str, result: dict[str, Any], now: int) -> dict[str, Any]:
+        """Writes the result produced under `lease_id`; the first write per lease wins.
+        Returns the result stored: `result`, or the one an earlier write under the lease left."""
         try:
             self._db.put_item(
                 TableName=self._tables.results,
@@ -104,10 +105,17 @@ class TaskTransitions(StoreBase):
                     }
                 ),
                 ConditionExpression="attribute_not_exists(task_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as e:
             if not is_condition_failure(e):
                 raise
+            existing = e.response.get("Item")  # absent where the backend does not return it
+            if existing is not None:
+                return json.loads(existing["result"]["S"])
+            stored = self.get_result(task_id, lease_id)
+            return result if stored is None else stored
+        return result
 
     def get_result(self, task_id: str, lease_id: str) -> dict[str, Any] | None:
         item = self._db.get_item(
