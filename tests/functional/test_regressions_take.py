@@ -13,6 +13,7 @@ from botocore.exceptions import ConnectionClosedError
 from botocore_hooks import lose_answer_once
 from steps import put, register, take
 
+from taskq.clearing import QueueClearer
 from taskq.clock import ManualClock
 from taskq.models import QueueLevel, Status, Task
 from taskq.store import ClaimOutcome, DynamoStore, Lease
@@ -177,3 +178,34 @@ def test_a_repeated_claim_is_recognised_on_dynalite_which_returns_no_image(dynal
     assert (task.lease_id, task.attempts) == ("lease-b", 1)
     # while another lease's claim of the same task is refused
     assert store.claim("TASK-1000-b", 10_000, Lease("lease-c", 40_000, 30, 0)) == (ClaimOutcome.TASK_GONE, None)
+
+
+# --- defect 8: a clear racing an in-flight take -----------------------------------------------
+
+
+def test_a_take_in_flight_never_hands_out_a_task_of_a_clear_that_answered(
+    admin: Caller, producer: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, monkeypatch: Any
+) -> None:
+    # Given a waiting task, and a clear too big to cancel anything within its call
+    task_id = put(producer, QUEUE)
+    clock.advance(ms=1)
+    clearer = QueueClearer(store, clock)
+    find_ready = store.find_ready
+    cleared: list[bool] = []
+
+    def clear_answers_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        found = find_ready(*args, **kwargs)
+        if not cleared:  # the take has read the gates (no marker) and its candidates
+            cleared.append(clearer.clear(QueueLevel(QUEUE, 0), sync_limit=0))
+        return found
+
+    monkeypatch.setattr(store, "find_ready", clear_answers_meanwhile)
+
+    # When the clear answers before the take claims
+    answer = take(worker, [FULL], 1)
+
+    # Then the take hands out nothing the clear covers, and the clear's job cancels the task
+    assert cleared == [False]
+    assert answer == {}
+    clearer.continue_pending()
+    assert stored(worker, task_id)["status"] == "cancelled"
