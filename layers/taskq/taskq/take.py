@@ -131,7 +131,10 @@ class TakeRun:
         while position < len(attempts) and len(self.served) < self.request.size:
             i, candidate = attempts[position].queue_index, attempts[position].candidate
             position += 1
-            if self.closed[i] or candidate.task_id in self.tried or self._cleared(i, candidate):
+            if self.closed[i] or candidate.task_id in self.tried:
+                continue
+            if self._cleared(i, candidate):
+                lost_any = True  # a clear came in meanwhile: read again, past its marker
                 continue
             self.tried.add(candidate.task_id)
             outcome, task = self.store.claim(
