@@ -3,71 +3,20 @@ called, redirects are not followed, and a silent receiver times out."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from receivers import local_sender as sender
+from receivers import receiving, seen
 
 from taskq.callbacks import CallbackGuard, HttpSender
-
-seen: list[tuple[str, str, bytes]] = []
-DRIP_SECONDS = 0.25
-
-
-class Receiver(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        seen.append((self.path, self.headers["Host"], body))
-        if self.path == "/moved":
-            self.send_response(302)
-            self.send_header("Location", "/elsewhere")
-        elif self.path == "/slow":
-            threading.Event().wait(1)
-            self.send_response(200)
-        elif self.path == "/thanks":
-            self.send_response(200)
-            self.send_header("Content-Length", "6")
-            self.end_headers()
-            self.wfile.write(b"thanks")
-            return
-        elif self.path == "/drip":
-            self.drip()
-            return
-        else:
-            self.send_response(204)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def drip(self) -> None:
-        """A 200 whose status line comes one byte at a time, each well within a per-read
-        time-out, so only an overall deadline ends it."""
-        try:
-            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":
-                self.wfile.write(bytes([byte]))
-                self.wfile.flush()
-                threading.Event().wait(DRIP_SECONDS)
-        except OSError:
-            pass  # the sender hung up, as it should
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
 def port() -> Iterator[int]:
-    seen.clear()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield server.server_port
-    server.shutdown()
-    server.server_close()
-
-
-def sender(timeout: float = 5) -> HttpSender:
-    return HttpSender(CallbackGuard(allow_private=True, resolve=lambda host, port: ["127.0.0.1"]), timeout)
+    with receiving() as port:
+        yield port
 
 
 def test_the_post_goes_to_the_checked_address_under_the_urls_host_name(port: int) -> None:
