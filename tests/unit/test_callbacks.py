@@ -57,7 +57,8 @@ def test_public_addresses(address: str, public: bool) -> None:
     assert is_public_address(address) is public
 
 
-# IPv6 forms that carry an IPv4 address: the IPv4 address decides (spec §4.4).
+# IPv6 forms that carry an IPv4 address (spec §4.4): the IPv4 address decides where it is
+# what the form stands for; NAT64 local-use, 6to4 and Teredo are refused whatever they carry.
 @pytest.mark.parametrize(
     ("form", "address", "public"),
     [
@@ -76,10 +77,10 @@ def test_public_addresses(address: str, public: bool) -> None:
         ("6to4, loopback", "2002:7f00:1::1", False),
         ("6to4, private", "2002:a00:1::1", False),
         ("6to4, metadata", "2002:a9fe:a9fe::1", False),
-        ("6to4, public", "2002:5db8:d70e::1", True),
+        ("6to4, public", "2002:5db8:d70e::1", False),  # a deprecated tunnel: refused whatever it embeds
         ("Teredo, loopback client", "2001:0:5db8:d70e:0:f227:80ff:fffe", False),
         ("Teredo, private server", "2001:0:a00:1:0:f227:a2ff:28f1", False),
-        ("Teredo, public both", "2001:0:5db8:d70e:0:f227:a247:28f1", False),  # not a global range
+        ("Teredo, public both", "2001:0:5db8:d70e:0:f227:a247:28f1", False),  # likewise
     ],
 )
 def test_ipv6_forms_embedding_ipv4_are_judged_by_that_address(form: str, address: str, public: bool) -> None:

@@ -38,9 +38,11 @@ def system_resolver(host: str, port: int) -> list[str]:
 # IPv4-translated `::ffff:0:a.b.c.d`, the deprecated IPv4-compatible `::a.b.c.d` and NAT64's
 # well-known prefix (RFC 6052).
 IPV4_STANDINS = [ipaddress.ip_network(n) for n in ("::ffff:0:0/96", "::ffff:0:0:0/96", "::/96", "64:ff9b::/96")]
-# NAT64 for local use (RFC 8215): the operator picks where the IPv4 address sits, and the
-# translator is the deployment's own, so no address in it is public.
-NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")
+# Never public, whatever IPv4 address they embed: NAT64 for local use (RFC 8215: the operator
+# picks where the IPv4 address sits, and the translator is the deployment's own), and the
+# deprecated tunnels 6to4 (RFC 7526) and Teredo, which IANA lists as not globally reachable
+# (Python 3.13's ipaddress agrees, 3.11's does not for 6to4: decided here, not by the runtime).
+NEVER_PUBLIC = [ipaddress.ip_network(n) for n in ("64:ff9b:1::/48", "2002::/16", "2001::/32")]
 
 
 def is_public_address(address: str) -> bool:
@@ -48,13 +50,11 @@ def is_public_address(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%")[0])
     if isinstance(ip, ipaddress.IPv4Address):
         return _is_public(ip)
-    if ip in NAT64_LOCAL_USE:
+    if any(ip in network for network in NEVER_PUBLIC):
         return False
     if any(ip in network for network in IPV4_STANDINS):
         return _is_public(ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF))
-    # Tunnels (6to4 2002::/16, Teredo 2001::/32) reach the IPv4 addresses they embed.
-    tunnelled = [ip.sixtofour] if ip.sixtofour else list(ip.teredo or ())
-    return _is_public(ip) and all(_is_public(v4) for v4 in tunnelled)
+    return _is_public(ip)
 
 
 def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
