@@ -104,6 +104,7 @@ class CallbackDispatcher:
         policy: RetryPolicy,
         telemetry: Telemetry = NO_TELEMETRY,
         workers: int = SEND_WORKERS,
+        claim_seconds: float = CLAIM_SECONDS,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -111,13 +112,14 @@ class CallbackDispatcher:
         self._policy = policy
         self._telemetry = telemetry
         self._workers = workers
+        self._claim_ms = int(claim_seconds * 1000)
 
     def start(self, delivery: Delivery) -> Claimed | None:
         """Creates the task's delivery record, claimed for the first attempt; None when it
         exists (a replayed record): that delivery is already someone's."""
         claim = Claimed(delivery, new_lease_id())
         now = self._clock.now_ms()
-        if self._store.start_delivery(delivery, now, claim.claim_id, now + CLAIM_SECONDS * 1000):
+        if self._store.start_delivery(delivery, now, claim.claim_id, now + self._claim_ms):
             return claim
         self._telemetry.log("callback already started", task_id=delivery.task_id, queue=delivery.queue)
         return None
@@ -141,7 +143,7 @@ class CallbackDispatcher:
     def _claim_and_attempt(self, task_id: str) -> str:
         claim_id, now = new_lease_id(), self._clock.now_ms()
         try:
-            delivery = self._store.claim_delivery(task_id, now, claim_id, now + CLAIM_SECONDS * 1000)
+            delivery = self._store.claim_delivery(task_id, now, claim_id, now + self._claim_ms)
         except Exception:  # the claim lapses or was never taken: a later run takes the delivery up
             self._telemetry.log("callback claim failed", level="error", task_id=task_id)
             return "unsettled"
@@ -154,9 +156,7 @@ class CallbackDispatcher:
         this attempt late, and the retry job takes up any claim that lapsed meanwhile."""
         delivery, now = claimed.delivery, self._clock.now_ms()
         try:
-            renewed = self._store.renew_delivery_claim(
-                delivery.task_id, claimed.claim_id, now, now + CLAIM_SECONDS * 1000
-            )
+            renewed = self._store.renew_delivery_claim(delivery.task_id, claimed.claim_id, now, now + self._claim_ms)
         except Exception:
             self._telemetry.log("callback claim failed", level="error", task_id=delivery.task_id)
             return "unsettled"
