@@ -116,7 +116,9 @@ def sizes() -> dict[str, Any]:
     return result
 
 
-def run(runs: int = RUNS) -> dict[str, Any]:
+def run(runs: int = RUNS, with_sizes: bool = True) -> dict[str, Any]:
+    """`with_sizes=False` skips the package sizes, which without a `sam build` output need a
+    `pip install` of the layer's dependencies."""
     handlers = {}
     for name, (function_dir, module) in HANDLERS.items():
         import_ms(function_dir, module)  # once to write the .pyc files, as a deployed package has them
@@ -130,4 +132,9 @@ def run(runs: int = RUNS) -> dict[str, Any]:
             "import_ms_runs": [round(t, 1) for t in walls],
             "heaviest": heaviest_packages(function_dir, module),
         }
-    return {"python": sys.version.split()[0], "handlers": handlers, "sizes": sizes()}
+    return {
+        "python": sys.version.split()[0],
+        "runs": runs,
+        "handlers": handlers,
+        "sizes": sizes() if with_sizes else None,
+    }

@@ -84,9 +84,9 @@ def drain(endpoint: str, impl: str, takers: int, size: int, tasks: int = TASKS) 
     }
 
 
-def run(endpoint: str, tasks: int = TASKS) -> dict[str, Any]:
+def run(endpoint: str, tasks: int = TASKS, taker_counts: tuple[int, ...] = TAKER_COUNTS) -> dict[str, Any]:
     """Every taker count with take(size=1), where each claim needs a fresh read of the head (the
     sharpest fight), then the most takers with take(size=10)."""
-    plan = [(takers, 1) for takers in TAKER_COUNTS] + [(TAKER_COUNTS[-1], 10)]
+    plan = [(takers, 1) for takers in taker_counts] + [(taker_counts[-1], 10)]
     runs = [drain(endpoint, impl, takers, size, tasks) for takers, size in plan for impl in ("ours", "naive")]
     return {"tasks": tasks, "runs": runs}

@@ -101,7 +101,7 @@ def contention(c: dict[str, Any]) -> str:
 
 
 def cold_start(c: dict[str, Any]) -> str:
-    sizes = c["sizes"]
+    sizes = c["sizes"] or {}  # None: not measured (--quick)
     rows = [
         [
             name,
@@ -109,22 +109,23 @@ def cold_start(c: dict[str, Any]) -> str:
             h["import_ms_min"],
             h["import_cpu_ms_median"],
             ", ".join(f"{p['package']} {p['ms']}" for p in h["heaviest"][:3]),
-            f"{sizes[name]['zipped_bytes'] / 1024:.1f} KiB",
+            f"{sizes[name]['zipped_bytes'] / 1024:.1f} KiB" if sizes else "-",
         ]
         for name, h in c["handlers"].items()
     ]
-    layer = sizes["layer"]
-    layer_size = f"{layer['zipped_bytes'] / 2**20:.1f} MiB ({layer['unzipped_bytes'] / 2**20:.1f} MiB unzipped)"
-    rows.append(["layer", "", "", "", "", layer_size])
+    if sizes:
+        layer = sizes["layer"]
+        layer_size = f"{layer['zipped_bytes'] / 2**20:.1f} MiB ({layer['unzipped_bytes'] / 2**20:.1f} MiB unzipped)"
+        rows.append(["layer", "", "", "", "", layer_size])
     head = [
         "function",
-        "import ms median of 5",
+        f"import ms median of {c.get('runs', 5)}",
         "min",
         "CPU ms median",
         "heaviest imports (ms, cumulative)",
         "zipped size",
     ]
-    return f"Cold start (Python {c['python']}; sizes: {sizes['source']})\n" + _table(head, rows)
+    return f"Cold start (Python {c['python']}; sizes: {sizes.get('source', 'not measured')})\n" + _table(head, rows)
 
 
 def overhead(o: dict[str, Any]) -> str:

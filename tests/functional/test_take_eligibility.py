@@ -101,7 +101,7 @@ def test_cancelled_tasks_are_never_handed_out(producer: Caller, worker: Caller, 
 @pytest.mark.parametrize("status_code", [200, 500])
 def test_finished_tasks_are_never_handed_out_again(producer: Caller, worker: Caller, status_code: int) -> None:
     task_id = put(producer, "test-queue")
-    take(worker, [Q], 1)
+    assert taken_ids(take(worker, [Q], 1)) == {Q: [task_id]}
     assert complete(worker, task_id, {"status_code": status_code}).status == 200
 
     for strategy in STRATEGIES:
@@ -109,8 +109,8 @@ def test_finished_tasks_are_never_handed_out_again(producer: Caller, worker: Cal
 
 
 def test_a_running_task_is_not_handed_out_again(producer: Caller, worker: Caller, clock: ManualClock) -> None:
-    put(producer, "test-queue")
-    take(worker, [Q], 1, process_timeout=3600)
+    task_id = put(producer, "test-queue")
+    assert taken_ids(take(worker, [Q], 1, process_timeout=3600)) == {Q: [task_id]}
     clock.advance(seconds=60)
 
     for strategy in STRATEGIES:

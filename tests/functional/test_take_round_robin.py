@@ -87,8 +87,10 @@ def test_each_queue_yields_its_oldest_first(producer: Caller, worker: Caller, cl
 
     answer = take(worker, QUEUES[:2], 6, strategy="round_robin")
 
-    for tasks in answer.values():
-        assert [t["start_time"] for t in tasks] == sorted(t["start_time"] for t in tasks)
+    # Both queues yield all three of their tasks, each queue's in the order they were put.
+    starts = {q: [t["start_time"] for t in tasks] for q, tasks in answer.items()}
+    assert sorted(starts) == QUEUES[:2]
+    assert all(len(s) == 3 and s == sorted(s) for s in starts.values()), starts
 
 
 def test_the_rotation_lives_in_the_database(
