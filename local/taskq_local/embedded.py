@@ -86,7 +86,12 @@ def make_moto_atomic() -> None:
 
     def serve_atomically(request: Any) -> Any:
         with STORE_LOCK:
-            return serve(request)
+            if _operation(request) != "TransactWriteItems":
+                return serve(request)
+            streams = _stream_positions()
+            answer = serve(request)
+            keep_stream_shards(streams)
+            return answer
 
     serve_atomically.taskq_atomic = True  # type: ignore[attr-defined]
     botocore_stubber.process_request = serve_atomically  # type: ignore[method-assign]
@@ -119,6 +124,42 @@ def _moto_region() -> tuple[str, str]:
     from moto.core import DEFAULT_ACCOUNT_ID
 
     return DEFAULT_ACCOUNT_ID, os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def _operation(request: Any) -> str:
+    """The DynamoDB operation a request to moto names ("PutItem"), "" for other services."""
+    target = request.headers.get("X-Amz-Target") or ""
+    target = target.decode() if isinstance(target, bytes) else target
+    service, _, operation = target.partition(".")
+    return operation if service.startswith("DynamoDB_") else ""
+
+
+def _stream_positions() -> dict[str, tuple[Any, int]]:
+    """Each table's stream shard and its length, before a transaction."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    account, region = _moto_region()
+    tables = dynamodb_backends[account][region].tables
+    return {name: (t.stream_shard, len(t.stream_shard.items)) for name, t in tables.items() if t.stream_shard}
+
+
+def keep_stream_shards(before: dict[str, tuple[Any, int]]) -> None:
+    """moto rolls a cancelled transaction back by swapping in a deep copy of each table it
+    names, stream shard included, while readers hold iterators on the original shard: they
+    would never see another record. So the original shard goes back into the live table, cut
+    back to its length before the transaction (moto had applied the writes before the failing
+    condition, each adding a record of a write that never happened)."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    account, region = _moto_region()
+    tables = dynamodb_backends[account][region].tables
+    for name, (shard, length) in before.items():
+        table = tables.get(name)
+        if table is None or table.stream_shard is shard:
+            continue
+        del shard.items[length:]
+        shard.table = table
+        table.stream_shard = shard
 
 
 def trim_moto_stream(table_name: str, through_sequence: str) -> None:
