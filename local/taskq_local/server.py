@@ -214,8 +214,13 @@ def serve(host: str, port: int, environ: MutableMapping[str, str] = os.environ, 
         environ.setdefault(name, value)
 
     from .embedded import start_database
+    from .journal import DataDirError
 
-    database = start_database(environ)
+    try:
+        database = start_database(environ)
+    except DataDirError as e:
+        print(f"taskq: {e}", file=sys.stderr)
+        return 1
     # Imported only now: powertools reads its settings from the environment at import time.
     from taskq_api.app import lambda_handler
     from taskq_authorizer.app import lambda_handler as authorizer_handler
