@@ -65,6 +65,13 @@ class DurableStore:
             self._journal = Journal(self.folder, max(numbers, default=first - 1) + 1)
             self.compact(when_due=False)
 
+    def close(self) -> None:
+        """Stops journaling and lets the folder go (a server keeps it for its lifetime)."""
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        self._folder_lock.close()
+
     def record_request(self, operation: str, request: Any) -> None:
         if operation in MUTATING_OPERATIONS and self._journal is not None:
             body = request.body.decode() if isinstance(request.body, bytes) else request.body
