@@ -61,8 +61,10 @@ def main(count: int) -> None:
             finally:
                 server.stop()
             print(f"{label}: {count} puts, {summary(latencies)}")
-        journal = sum(p.stat().st_size for p in (root / "data").glob("*.jsonl"))
-        print(f"journal and snapshot: {journal / (count + 20):.0f} bytes per put")
+        files = list((root / "data").glob("*.jsonl"))
+        size, lines = sum(p.stat().st_size for p in files), sum(len(p.read_bytes().splitlines()) for p in files)
+        puts = count + 20
+        print(f"journal and snapshot: {size / puts:.0f} bytes and {lines / puts:.1f} lines (fsyncs) per put")
 
 
 if __name__ == "__main__":
