@@ -37,7 +37,8 @@ logger = logging.getLogger("taskq_local")
 # The operations that change items; table-level ones are not journaled: the tables are created
 # from template.yaml at every start, before the replay.
 MUTATING_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
-DEFAULT_COMPACT_BYTES = 64 * 1024 * 1024
+# About 9,000 journal lines: a replay of some 20 s on a loaded 2-core machine (docs/performance.md).
+DEFAULT_COMPACT_BYTES = 8 * 1024 * 1024
 
 
 class DurableStore:
@@ -53,7 +54,7 @@ class DurableStore:
     def open(self) -> None:
         """Replays the snapshot and the journals after it into the embedded store (which has
         its tables and nothing else), then starts a new journal."""
-        with STORE_LOCK:
+        with STORE_LOCK, moto_state.transactions_without_rollback_copies():
             first = 1
             if (self.folder / SNAPSHOT).exists():
                 entries = read_entries(self.folder / SNAPSHOT)

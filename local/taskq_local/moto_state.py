@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.awsrequest import AWSPreparedRequest
@@ -137,6 +139,32 @@ def all_items() -> dict[str, list[dict[str, Any]]]:
 
 def dynamodb_url() -> str:
     return f"https://dynamodb.{_region()}.amazonaws.com/"
+
+
+@contextmanager
+def transactions_without_rollback_copies() -> Iterator[None]:
+    """For a replay: moto deep-copies every table a TransactWriteItems names, to roll back if it
+    is cancelled — most of a replay's time. A journaled transaction succeeded, and succeeds
+    again on the same state, so the tables are not copied (other deep copies, such as an
+    item's old image, still are)."""
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.table import Table
+
+    real = models.copy
+
+    class TablesUncopied:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            return value if isinstance(value, Table) else real.deepcopy(value, memo)
+
+    models.copy = TablesUncopied()  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        models.copy = real
 
 
 def serve_recorded(operation: str, url: str, body: str) -> tuple[int, str]:
