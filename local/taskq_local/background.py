@@ -50,7 +50,8 @@ def stream_job(environ: Mapping[str, str] = os.environ) -> Callable[[], None]:
 def _stream_feed(environ: Mapping[str, str]) -> Any:
     from taskq_dispatcher.stream import lambda_handler
 
-    from .embedded import forget_moto_shard_iterator, trim_moto_stream
+    from .embedded import stream_consumed
+    from .moto_state import forget_moto_shard_iterator
     from .streams import StreamFeed
 
     endpoint = environ.get("DYNAMODB_ENDPOINT") or None
@@ -62,7 +63,7 @@ def _stream_feed(environ: Mapping[str, str]) -> Any:
         streams_client(endpoint, region),
         table,
         lambda_handler,
-        on_consumed=(lambda _shard, through: trim_moto_stream(table, through)) if embedded else None,
+        on_consumed=(lambda _shard, through: stream_consumed(table, through)) if embedded else None,
         forget_iterator=forget_moto_shard_iterator if embedded else None,
     )
 

@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="default: $HOST or 127.0.0.1")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")), help="default: $PORT or 3000")
     serve.add_argument("--quiet", action="store_true", help="no access log")
+    serve.add_argument(
+        "--ephemeral", action="store_true", help="keep everything in memory (default: $TASKQ_DATA_DIR or .taskq/)"
+    )
 
     client = argparse.ArgumentParser(add_help=False)
     client.add_argument("--url", default=os.environ.get("TASKQ_URL", DEFAULT_URL), help=f"default: {DEFAULT_URL}")
@@ -214,8 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from .server import serve
 
+        if args.ephemeral:
+            os.environ["TASKQ_DATA_DIR"] = ""
         status = serve(args.host, args.port, access_log=not args.quiet)
-        # Everything was shut down cleanly and the embedded store lives only in memory: skip the
+        # Everything was shut down cleanly and every write is on disk or in memory only: skip the
         # interpreter's module teardown (half a second with moto loaded, more on a busy machine)
         # so Ctrl-C and SIGTERM stop the server well within 2 s.
         sys.stdout.flush()

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import boto3
 from botocore.exceptions import ClientError
@@ -23,8 +24,26 @@ TABLES = {
     "ResultsTable": ("RESULTS_TABLE", "taskq-results"),
 }
 
+DEFAULT_DATA_DIR = ".taskq"
+
 # Serializes every request moto serves in this process (see make_moto_atomic).
 STORE_LOCK = threading.RLock()
+
+
+class Recorder(Protocol):
+    """Writes down what changed the embedded store (durable.DurableStore)."""
+
+    def record_request(self, operation: str, request: Any) -> None: ...
+
+    def record_consumed(self, table_name: str, through_sequence: str) -> None: ...
+
+
+_recorder: Recorder | None = None
+
+
+def install_recorder(recorder: Recorder | None) -> None:
+    global _recorder
+    _recorder = recorder
 
 
 @dataclass(frozen=True)
@@ -77,72 +96,80 @@ def make_moto_atomic() -> None:
     call atomic; one lock around each request moto serves does the same here. The lock wraps
     moto's botocore hook, through which every boto3 client in this process reaches moto, so
     clients created later by any code (the API function, the authorizer, the sweeper) are
-    covered without knowing about it."""
+    covered without knowing about it. Under the same lock, a successful write is recorded (when
+    the store is durable) before its answer leaves, and a cancelled transaction's rollback is
+    kept from cutting the stream readers off (moto_state.keep_stream_shards)."""
     from moto.core.models import botocore_stubber
+
+    from .moto_state import keep_stream_shards, operation_of, stream_lengths
 
     serve = botocore_stubber.process_request
     if getattr(serve, "taskq_atomic", False):
         return
 
     def serve_atomically(request: Any) -> Any:
+        operation = operation_of(request)
         with STORE_LOCK:
-            return serve(request)
+            before = stream_lengths() if operation == "TransactWriteItems" else None
+            answer = serve(request)
+            if before is not None:
+                keep_stream_shards(before)
+            if _recorder is not None and answer is not None and answer[0] == 200:
+                _recorder.record_request(operation, request)
+            return answer
 
     serve_atomically.taskq_atomic = True  # type: ignore[attr-defined]
     botocore_stubber.process_request = serve_atomically  # type: ignore[method-assign]
 
 
+def stream_consumed(table_name: str, through_sequence: str) -> None:
+    """The stream feed's on_consumed hook: the records are handled, so they go (as DynamoDB
+    trims after 24 h; moto would keep them all), and a durable store writes down how far."""
+    from .moto_state import trim_moto_stream
+
+    with STORE_LOCK:
+        trim_moto_stream(table_name, through_sequence)
+        if _recorder is not None:
+            _recorder.record_consumed(table_name, through_sequence)
+
+
+def data_folder(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """Where the embedded store keeps its state: TASKQ_DATA_DIR, default `.taskq` in the working
+    directory; None (in memory only) when it is set empty (`taskq serve --ephemeral`)."""
+    value = environ.get("TASKQ_DATA_DIR", DEFAULT_DATA_DIR)
+    return Path(value).resolve() if value else None
+
+
 def start_database(environ: MutableMapping[str, str] = os.environ) -> Database:
-    """Starts the embedded store (or connects to DYNAMODB_ENDPOINT) and creates missing tables.
+    """Starts the embedded store (or connects to DYNAMODB_ENDPOINT) and creates missing tables;
+    a durable embedded store then replays its data folder (durable.py).
 
     The embedded store lives as long as the process: it is never stopped, so a request still
-    running while the server shuts down can never fall through to real AWS."""
+    running while the server shuts down can never fall through to real AWS. Raises
+    journal.DataDirError when the data folder is in use or damaged."""
     names = configure_environment(environ)
     endpoint = environ.get("DYNAMODB_ENDPOINT") or None
     if endpoint is None:
         from moto import mock_aws  # only the embedded mode needs moto
 
+        from .moto_state import deterministic_event_ids
+
         mock_aws().start()
         make_moto_atomic()
+        deterministic_event_ids()
         description = "embedded (moto, in-process)"
     else:
         description = endpoint
     client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=environ["AWS_DEFAULT_REGION"])
     ensure_tables(client, names)
+    folder = data_folder(environ)
+    if endpoint is None and folder is not None:
+        from .durable import DEFAULT_COMPACT_BYTES, DurableStore
+
+        store = DurableStore(folder, int(environ.get("TASKQ_COMPACT_BYTES") or DEFAULT_COMPACT_BYTES))
+        store.open()
+        install_recorder(store)
+        description += f", state in {folder}"
+    elif endpoint is None:
+        description += ", in memory only"
     return Database(description=description, table_names=names)
-
-
-# --- moto's stream, kept from growing (the local server reads it with streams.StreamFeed) ------
-
-
-def _moto_region() -> tuple[str, str]:
-    from moto.core import DEFAULT_ACCOUNT_ID
-
-    return DEFAULT_ACCOUNT_ID, os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-
-
-def trim_moto_stream(table_name: str, through_sequence: str) -> None:
-    """Drops a table's stream records up to `through_sequence` once they are handled, as
-    DynamoDB trims records after 24 h: moto keeps every record (with both images) for the
-    life of the process. Moving the shard's starting number keeps its numbering intact."""
-    from moto.dynamodb.models import dynamodb_backends
-
-    account, region = _moto_region()
-    with STORE_LOCK:
-        shard = dynamodb_backends[account][region].get_table(table_name).stream_shard
-        if shard is None:
-            return
-        count = int(through_sequence) - shard.starting_sequence_number + 1
-        if count > 0:
-            del shard.items[:count]
-            shard.starting_sequence_number += count
-
-
-def forget_moto_shard_iterator(iterator_arn: str) -> None:
-    """moto remembers every shard iterator it hands out; a reader polling several times a
-    second would fill memory with used ones."""
-    from moto.dynamodbstreams.models import dynamodbstreams_backends
-
-    account, region = _moto_region()
-    with STORE_LOCK:
-        dynamodbstreams_backends[account][region].shard_iterators.pop(iterator_arn, None)

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from .events import HttpRequest, HttpResponse, error_response, from_result, split_target, to_event
@@ -111,6 +112,10 @@ class LocalGateway:
                 message = "Authorization: a valid API key is required (Bearer <apikey>)"
                 return error_response(401, message, [("WWW-Authenticate", "Bearer")])
             authorizer_context = {**authorizer_context, "integrationLatency": 0}  # API Gateway adds it
+        if request.method == "HEAD":
+            # HEAD is GET without the body (RFC 9110 §9.3.2); the routes declare GET only, so
+            # the function answers the GET and the server sends its headers alone.
+            request = replace(request, method="GET")
         event = to_event(request, authorizer_context)
         try:
             with self._environment:

@@ -136,6 +136,17 @@ class _RequestHandler(BaseHTTPRequestHandler):
             chunks.append(self.rfile.read(size))
             self.rfile.readline()
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The errors http.server answers itself (a URL over 64 KiB: 414, a malformed request
+        line: 400, an HTTP version it does not speak: 505) in the spec's JSON error body, not
+        its HTML page. The connection is closed: what follows on it cannot be trusted."""
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # set before the request line is understood
+            self.request_version = "HTTP/1.0"  # so the status line and headers are sent
+        self.log_error("code %d, message %s", code, message)
+        short = self.responses.get(code, ("error",))[0]
+        self._write(error_response(code, message or short, [("Connection", "close")]))
+
     def _write(self, response: HttpResponse) -> None:
         self.send_response(response.status)
         for name, value in response.headers:
@@ -153,6 +164,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
 class LocalHttpServer(ThreadingHTTPServer):
     daemon_threads = True  # a request still waiting never delays shutdown
     allow_reuse_address = True
+    # The listen backlog (socketserver's default is 5): connections that arrive together wait
+    # here until the accept loop takes them; beyond it the kernel drops or resets them.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], gateway: LocalGateway, access_log: bool = True) -> None:
         self.gateway = gateway
@@ -200,8 +214,13 @@ def serve(host: str, port: int, environ: MutableMapping[str, str] = os.environ, 
         environ.setdefault(name, value)
 
     from .embedded import start_database
+    from .journal import DataDirError
 
-    database = start_database(environ)
+    try:
+        database = start_database(environ)
+    except DataDirError as e:
+        print(f"taskq: {e}", file=sys.stderr)
+        return 1
     # Imported only now: powertools reads its settings from the environment at import time.
     from taskq_api.app import lambda_handler
     from taskq_authorizer.app import lambda_handler as authorizer_handler

@@ -54,12 +54,23 @@ class ServerProcess:
         return time.monotonic() - started
 
 
-def start_server(log_path: Path, admin_key: str = "test-admin-key", timeout: float = 60, **env: str) -> ServerProcess:
-    """Starts the server on a port the OS picks and waits for its banner."""
+def start_server(
+    log_path: Path,
+    admin_key: str = "test-admin-key",
+    timeout: float = 60,
+    args: tuple[str, ...] = (),
+    cwd: Path = ROOT,
+    **env: str,
+) -> ServerProcess:
+    """Starts the server on a port the OS picks and waits for its banner. Its state goes to a
+    folder of its own next to the log (`<log>.data`) unless TASKQ_DATA_DIR says otherwise:
+    servers never share one, nor the project's `.taskq/`."""
+    if cwd == ROOT:
+        env.setdefault("TASKQ_DATA_DIR", str(log_path.with_suffix(".data")))
     env = server_environment(HOST="127.0.0.1", PORT="0", TASKQ_ADMIN_KEY=admin_key, **env)
     log = log_path.open("w")
-    command = [sys.executable, "-m", "taskq_local.cli", "serve", "--quiet"]
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    command = [sys.executable, "-m", "taskq_local.cli", "serve", "--quiet", *args]
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     log.close()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
