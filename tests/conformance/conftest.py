@@ -38,10 +38,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "needs_return_values_on_condition_failure: reads the item a failed condition returns"
     )
-    config.addinivalue_line(
-        "markers",
-        "known_defect(backend, reason): fails on that backend until the defect is fixed (a strict xfail there)",
-    )
 
 
 @pytest.fixture(scope="session")
@@ -65,11 +61,6 @@ def backend(request: pytest.FixtureRequest) -> str:
     for marker, reason in MISSING.get(request.param, {}).items():
         if request.node.get_closest_marker(marker) is not None:
             pytest.skip(f"{request.param}: {reason}")
-    for defect in request.node.iter_markers("known_defect"):
-        if defect.args[0] == request.param:
-            # strict: the test must fail there, so the fix flips it to an error that asks for the
-            # mark's removal.
-            request.applymarker(pytest.mark.xfail(strict=True, reason=defect.kwargs["reason"]))
     return request.param
 
 

@@ -89,7 +89,6 @@ def test_find_ready_both_bounds_keep_the_tasks_between(store: DynamoStore, clock
     assert ready_ids(store, clock, put_after=cleared_before, put_before=put_before) == [t.task_id for t in middle]
 
 
-@pytest.mark.known_defect("dynalite", reason="defect 3 of issue 10")
 def test_find_ready_min_age_reaching_before_the_clear_finds_nothing(store: DynamoStore, clock: ManualClock) -> None:
     # Given tasks before and after a clear, and a minimum age that reaches back before the clear
     put_waiting(store, clock, 2)
