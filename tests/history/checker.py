@@ -236,6 +236,10 @@ def _callbacks(run: Run, tasks: dict[str, Task]) -> list[Violation]:
     return found
 
 
+def replay_command(seed: int) -> str:
+    return f"SOAK_SEED={seed} make soak"
+
+
 def report(outcome: Any, command: str) -> str:
     """What a failing seed prints: each violation, the task's history and stream, the faults."""
     lines = [f"seed {outcome.seed}: {len(outcome.violations)} violation(s)"]

@@ -23,7 +23,7 @@ class ClockMoves:
     """How the clock moves between steps (probabilities per step)."""
 
     small: float = 0.3  # 1..500 ms
-    deadline: float = 0.06  # to a noted deadline -1, +0 or +1 ms
+    deadline: float = 0.1  # to a noted deadline -1, +0 or +1 ms
     jump: float = 0.02  # 5..40 s
 
 
@@ -41,16 +41,25 @@ class Scheduler:
         self._local = threading.local()
         self.errors: list[tuple[str, BaseException]] = []
         self.steps = 0
+        # Speeds per actor, drawn afresh every few dozen steps: phases where some actors crawl
+        # while others race are where a read and its write end up far apart.
+        self._weights: dict[str, float] = {}
+        self._reweigh_at = 0
+        self._running = False
 
     # --- for the workload ----------------------------------------------------------------------
 
     def spawn(self, name: str, body: Callable[[], None], *, foreground: bool = True) -> None:
         """An actor; the run ends when every foreground actor has returned (background actors
         loop while `foreground_running()`)."""
-        self._alive.add(name)
-        if foreground:
-            self._foreground.add(name)
-        self._threads.append(threading.Thread(target=self._actor, args=(name, body), name=name, daemon=True))
+        thread = threading.Thread(target=self._actor, args=(name, body), name=name, daemon=True)
+        with self._cv:
+            self._alive.add(name)
+            if foreground:
+                self._foreground.add(name)
+            self._threads.append(thread)
+        if self._running:  # spawned by an actor: it joins the run at once
+            thread.start()
 
     def foreground_running(self) -> bool:
         with self._cv:
@@ -74,13 +83,14 @@ class Scheduler:
                 self._cv.wait()
 
     def run(self, timeout_s: float = 600) -> None:
-        for thread in self._threads:
+        self._running = True
+        for thread in list(self._threads):
             thread.start()
         with self._cv:
             self._hand_on()
             if not self._cv.wait_for(lambda: not self._alive, timeout=timeout_s):
                 raise TimeoutError(f"actors still running after {timeout_s} s: {sorted(self._alive)}")
-        for thread in self._threads:
+        for thread in list(self._threads):
             thread.join()
 
     # --- inside ----------------------------------------------------------------------------------
@@ -104,8 +114,18 @@ class Scheduler:
         """Called under the lock: moves the clock perhaps, and gives the baton to a live actor."""
         self.steps += 1
         self._move_clock()
-        self._turn = self._rng.choice(sorted(self._alive)) if self._alive else None
+        self._turn = self._pick() if self._alive else None
         self._cv.notify_all()
+
+    def _pick(self) -> str:
+        if self.steps >= self._reweigh_at:
+            self._reweigh_at = self.steps + self._rng.randint(20, 80)
+            self._weights = {}
+        alive = sorted(self._alive)
+        for name in alive:
+            if name not in self._weights:
+                self._weights[name] = self._rng.choice((0.05, 0.3, 1.0, 1.0, 3.0))
+        return self._rng.choices(alive, weights=[self._weights[n] for n in alive])[0]
 
     def _move_clock(self) -> None:
         draw, now, moves = self._rng.random(), self._clock.now_ms(), self._moves

@@ -19,12 +19,8 @@ for name, value in {
 }.items():
     os.environ.setdefault(name, value)
 
-from tests.history.checker import report  # noqa: E402 - after the environment it reads
+from tests.history.checker import replay_command, report  # noqa: E402 - after the environment it reads
 from tests.history.workload import run_seed  # noqa: E402
-
-
-def replay_command(seed: int) -> str:
-    return f"SOAK_SEED={seed} make soak"
 
 
 def main() -> int:
