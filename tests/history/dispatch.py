@@ -74,8 +74,11 @@ class StreamFeed:
 
 
 class Receiver:
-    """The callback receiver: answers 2xx most of the time, sometimes slowly (the clock jumps
-    while it answers: the claim of the attempt may lapse meanwhile), and records every POST."""
+    """The callback receiver: answers 2xx three times in four, sometimes slowly (the clock moves
+    and others run while it answers, so the attempt's claim may lapse meanwhile). The sender
+    gives up after its 10 s deadline: a slower answer is a failed attempt. Records every POST."""
+
+    DEADLINE_MS = 10_000
 
     def __init__(self, seed: int, scheduler: Scheduler, clock: ManualClock, history: History) -> None:
         self._rng = random.Random(f"receiver-{seed}")
@@ -84,14 +87,17 @@ class Receiver:
         self._history = history
 
     def post(self, url: str, body: bytes, headers: Any) -> Attempt:
-        if self._rng.random() < 0.2:
-            self._scheduler.point(jump_s=self._rng.choice((20, 70)))
+        sent = self._clock.now_ms()
+        if self._rng.random() < 0.3:
+            self._scheduler.point(jump_s=self._rng.choice((3, 9, 20)))
         draw = self._rng.random()
         attempt = Attempt(True, 200) if draw < 0.75 else Attempt(False, 503, "HTTP 503")
         if draw > 0.9:
             attempt = Attempt(False, None, "connection refused")
-        task_id = headers["X-Task-Id"]
         now = self._clock.now_ms()
+        if now - sent > self.DEADLINE_MS:
+            attempt = Attempt(False, None, "timed out")
+        task_id = headers["X-Task-Id"]
         self._history.posts.append(Post(task_id, headers["X-Task-Status"], attempt.ok, now))
         self._history.log(task_id, now, "receiver", f"POST {headers['X-Task-Status']} -> {attempt}")
         return attempt
