@@ -102,6 +102,8 @@ class BatchCounter:
         self._store = store
         self._records = list(records)
         self._now = now
+        # How far this shard is known to be counted: this batch's end, or further when a
+        # marker shows an earlier (longer) batch counted beyond it.
         self.through = max(map(sequence_key, self._records), default="")
 
     def apply(self) -> None:
@@ -120,6 +122,8 @@ class BatchCounter:
             if added:
                 return
             counted_through = self._store.marker_position(marker)
+            if counted_through is not None:
+                self.through = max(self.through, counted_through)
         raise RuntimeError(f"stream batch {marker}: its marker keeps moving; retry the batch")
 
     def mark_retry_start(self, record: Mapping[str, Any]) -> None:

@@ -159,7 +159,7 @@ class QueueService:
 
     def complete(self, principal: Principal, task_id: str, result: dict[str, Any], lease_id: str | None = None) -> str:
         payload_bytes("result", result)
-        status = final_status_of(result)
+        final_status_of(result)  # a bad status_code is a 400 even when an earlier result wins
         task = self._worker_task(principal, task_id, "complete")
         for _ in range(MAX_STATE_RETRIES):
             if lease_id is not None:
@@ -169,7 +169,9 @@ class QueueService:
             if task.status is not Status.RUNNING:
                 raise StateConflict(f"task {task_id} is {task.status.value}, not running")
             now = self._clock.now_ms()
-            self._store.put_result(task_id, task.lease_id, result, now)
+            # The first result written under the lease wins (a concurrent or crashed complete
+            # may have written one): the status follows the result stored, never this request.
+            status = final_status_of(self._store.put_result(task_id, task.lease_id, result, now))
             if self._store.finish(task, status, now, result_lease=task.lease_id):
                 self._telemetry.count("TasksCompleted")
                 self._telemetry.log("task completed", task_id=task_id, queue=str(task.queue_level), status=status.value)

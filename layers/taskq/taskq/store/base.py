@@ -11,8 +11,17 @@ from botocore.exceptions import ClientError
 
 from ..config import TableNames
 from ..models import Task
-from .codec import expression_values, is_condition_failure, is_transaction_cancelled
+from .codec import (
+    TRANSIENT_CANCELLATIONS,
+    cancellation_codes,
+    expression_values,
+    is_condition_failure,
+    is_transaction_cancelled,
+)
 from .keys import lock_key
+
+# Tries of a task+lock transaction cancelled by contention or throttling (about 0.3 s in all).
+TRANSACTION_ATTEMPTS = 5
 
 
 class StoreBase:
@@ -20,21 +29,38 @@ class StoreBase:
         self._db = client
         self._tables = tables
 
-    def _update_task(self, task: Task, update: dict[str, Any], lock_change: dict[str, Any] | None) -> bool:
+    def _update_task(
+        self, task: Task, update: dict[str, Any], lock_change: dict[str, Any] | None, *, lock_required: bool = False
+    ) -> bool:
         """Applies a conditional update to the task; False when its condition failed.
 
         When the task holds its queue's sequential lock, `lock_change` (a transaction item on
         the lock, conditional on this task still holding it) is applied in the same
-        transaction, so the two can never disagree after a crash. If the lock lapsed and was
-        taken over meanwhile, the update is applied alone.
+        transaction, so the two can never disagree after a crash. Only when the cancellation
+        shows that the lock's condition failed and the task's did not (the lock lapsed with the
+        lease and another task took it) is the update applied alone, and never with
+        `lock_required` (extending a lease: without the lock it must not live on). Contention
+        and throttling cancel a transaction without deciding anything: it is tried again.
         """
         if task.holds_lock and lock_change is not None:
-            try:
-                self._db.transact_write_items(TransactItems=[{"Update": update}, lock_change])
-                return True
-            except ClientError as e:
-                if not is_transaction_cancelled(e):
-                    raise
+            for attempt in range(TRANSACTION_ATTEMPTS):
+                try:
+                    self._db.transact_write_items(TransactItems=[{"Update": update}, lock_change])
+                    return True
+                except ClientError as e:
+                    if not is_transaction_cancelled(e):
+                        raise
+                    task_code, lock_code = [*cancellation_codes(e), "", ""][:2]
+                    if task_code == "ConditionalCheckFailed":
+                        return False
+                    if lock_code == "ConditionalCheckFailed" and task_code == "None":
+                        if lock_required:
+                            return False
+                        break
+                    retryable = {task_code, lock_code} & TRANSIENT_CANCELLATIONS
+                    if not retryable or attempt == TRANSACTION_ATTEMPTS - 1:
+                        raise
+                time.sleep(0.02 * 2**attempt)
         try:
             self._db.update_item(**update)
         except ClientError as e:

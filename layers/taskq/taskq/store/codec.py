@@ -47,8 +47,17 @@ def is_condition_failure(error: ClientError) -> bool:
     return error_code(error) == "ConditionalCheckFailedException"
 
 
+def outcome_unknown(error: ClientError) -> bool:
+    """A server-side failure (5xx): the write may or may not have been applied."""
+    return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+
+
 def is_transaction_cancelled(error: ClientError) -> bool:
     return error_code(error) == "TransactionCanceledException"
+
+
+# Cancellation reasons that decide nothing: the same transaction may simply be sent again.
+TRANSIENT_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 
 
 def cancellation_codes(error: ClientError) -> list[str]:

@@ -16,7 +16,14 @@ from botocore.exceptions import ClientError
 
 from ..models import QueueLevel
 from .base import StoreBase
-from .codec import cancellation_codes, expression_values, from_item, is_transaction_cancelled, to_item
+from .codec import (
+    cancellation_codes,
+    expression_values,
+    from_item,
+    is_condition_failure,
+    is_transaction_cancelled,
+    to_item,
+)
 from .keys import stats_key, stream_marker_key
 
 COUNTER_FIELDS = (
@@ -104,9 +111,21 @@ class StatsRecords(StoreBase):
 
     def set_marker(self, marker: str, through: str, now: int) -> None:
         """Marks `marker` as a record a replay may start at: everything up to `through` of its
-        shard is counted. Written for the first record the dispatcher reports as failed."""
+        shard is counted. Written for the first record the dispatcher reports as failed.
+
+        Never moves a marker back: a shorter retry batch knows less than the batch that first
+        counted, and a lower mark would have the next retry count the rest again."""
         item = stream_marker_key(marker) | to_item({"through": through, "ttl": now // 1000 + MARKER_TTL_SECONDS})
-        self._db.put_item(TableName=self._tables.control, Item=item)
+        try:
+            self._db.put_item(
+                TableName=self._tables.control,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR through < :through",
+                ExpressionAttributeValues=expression_values(through=through),
+            )
+        except ClientError as e:
+            if not is_condition_failure(e):
+                raise
 
     def marker_position(self, marker: str) -> str | None:
         item = self._db.get_item(

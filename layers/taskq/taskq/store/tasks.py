@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import Conflict
 from ..models import Candidate, QueueLevel, Status, Task
@@ -20,6 +20,7 @@ from .codec import (
     is_condition_failure,
     is_transaction_cancelled,
     item_to_task,
+    outcome_unknown,
     task_attributes,
     to_item,
 )
@@ -118,8 +119,13 @@ class TaskRecords(StoreBase):
         key_condition = "ready_queue = :queue"
         values: dict[str, Any] = {"queue": str(queue), "now": now}
         if put_after is not None:  # times are integers: "> after" is ">= after + 1"
+            upper = 2**53 if put_before is None else put_before
+            if put_after + 1 > upper:
+                # An empty window (min_age reaches back before a clear): DynamoDB rejects a
+                # BETWEEN whose bounds are inverted, and nothing could qualify anyway.
+                return []
             key_condition += " AND start_time BETWEEN :put_from AND :put_before"
-            values |= {"put_from": put_after + 1, "put_before": 2**53 if put_before is None else put_before}
+            values |= {"put_from": put_after + 1, "put_before": upper}
         elif put_before is not None:
             key_condition += " AND start_time <= :put_before"
             values["put_before"] = put_before
@@ -189,15 +195,34 @@ class TaskRecords(StoreBase):
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": expression_values(**values),
         }
-        if lock is None:
-            try:
-                item = self._db.update_item(**update, ReturnValues="ALL_NEW")["Attributes"]
-            except ClientError as e:
-                if is_condition_failure(e):
-                    return ClaimOutcome.TASK_GONE, None
+        try:
+            if lock is None:
+                return self._claim_alone(update, lease)
+            return self._claim_with_lock(update, lease, lock, task_id, now)
+        except (BotoCoreError, ClientError) as e:
+            if isinstance(e, ClientError) and not outcome_unknown(e):
                 raise
-            return ClaimOutcome.CLAIMED, item_to_task(item)
+            # The claim may have committed with its answer lost for good: one consistent read
+            # tells (a read that fails too raises, so the take fails rather than guess).
+            task = self.get_task(task_id)
+            if task is not None and task.lease_id == lease.lease_id:
+                return ClaimOutcome.CLAIMED, task
+            return ClaimOutcome.TASK_GONE, None
 
+    def _claim_alone(self, update: dict[str, Any], lease: Lease) -> tuple[ClaimOutcome, Task | None]:
+        try:
+            item = self._db.update_item(**update, ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as e:
+            if not is_condition_failure(e):
+                raise
+            # botocore retries a claim whose answer was lost; the retry then fails its condition
+            # against our own committed claim, which the failure's image (the item as it is) shows.
+            return self._claimed_by(lease, e.response.get("Item"), update["Key"], ClaimOutcome.TASK_GONE)
+        return ClaimOutcome.CLAIMED, item_to_task(item["Attributes"])
+
+    def _claim_with_lock(
+        self, update: dict[str, Any], lease: Lease, lock: QueueLevel, task_id: str, now: int
+    ) -> tuple[ClaimOutcome, Task | None]:
         lock_put = {
             "TableName": self._tables.control,
             "Item": lock_key(lock) | to_item({"task_id": task_id, "expires_at": lease.expire_time}),
@@ -205,17 +230,34 @@ class TaskRecords(StoreBase):
             "ConditionExpression": "attribute_not_exists(pk) OR expires_at <= :now",
             "ExpressionAttributeValues": expression_values(now=now),
         }
+        items = [{"Put": lock_put}, {"Update": update | {"ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}]
         try:
-            self._db.transact_write_items(TransactItems=[{"Put": lock_put}, {"Update": update}])
+            # botocore fills in ClientRequestToken, so DynamoDB answers a retried transaction that
+            # already committed with success; servers that ignore the token cancel it instead.
+            self._db.transact_write_items(TransactItems=items)
         except ClientError as e:
             if not is_transaction_cancelled(e):
                 raise
-            lock_code = (cancellation_codes(e) or [""])[0]
-            return (
-                ClaimOutcome.QUEUE_LOCKED if lock_code == "ConditionalCheckFailed" else ClaimOutcome.TASK_GONE
-            ), None
+            reasons = e.response.get("CancellationReasons", [])
+            lock_code, task_code = [*cancellation_codes(e), "", ""][:2]
+            otherwise = ClaimOutcome.QUEUE_LOCKED if lock_code == "ConditionalCheckFailed" else ClaimOutcome.TASK_GONE
+            if task_code != "ConditionalCheckFailed":
+                return otherwise, None
+            return self._claimed_by(lease, reasons[1].get("Item"), update["Key"], otherwise)
         # A transaction returns no values: read the claimed task back.
         return ClaimOutcome.CLAIMED, self.get_task(task_id)
+
+    def _claimed_by(
+        self, lease: Lease, item: dict[str, Any] | None, key: dict[str, Any], otherwise: ClaimOutcome
+    ) -> tuple[ClaimOutcome, Task | None]:
+        """CLAIMED when the task, as a failed claim condition found it, already carries this
+        claim's lease (an earlier send of the same claim committed); else `otherwise`. Without
+        the image (a backend that does not return it), one consistent read."""
+        if item is None:
+            item = self._db.get_item(TableName=self._tables.tasks, Key=key, ConsistentRead=True).get("Item")
+        if item is not None and item.get("lease_id", {}).get("S") == lease.lease_id:
+            return ClaimOutcome.CLAIMED, item_to_task(item)
+        return otherwise, None
 
     def held_locks(self, queues: Sequence[QueueLevel], now: int) -> set[QueueLevel]:
         """The queues whose sequential lock is held by an unexpired lease."""

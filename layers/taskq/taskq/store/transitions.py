@@ -26,12 +26,13 @@ class TaskTransitions(StoreBase):
         self, task: Task, expression: str, values: dict[str, Any], extra_condition: str = ""
     ) -> dict[str, Any]:
         """An UpdateItem that applies only while the task is as observed: same status and,
-        when running, the same lease."""
+        when running, the same lease with the same end (a heartbeat after our read moves it,
+        and a sweeper that saw the old end must then leave the task to its worker)."""
         condition = "#status = :observed"
         values = values | {"observed": task.status.value}
         if task.status is Status.RUNNING:
-            condition += " AND lease_id = :observed_lease"
-            values["observed_lease"] = task.lease_id
+            condition += " AND lease_id = :observed_lease AND lease_expire_time = :observed_expire"
+            values |= {"observed_lease": task.lease_id, "observed_expire": task.lease_expire_time}
         return {
             "TableName": self._tables.tasks,
             "Key": task_key(task.task_id),
@@ -78,7 +79,7 @@ class TaskTransitions(StoreBase):
             {"until": until, "now": now},
             extra_condition=" AND lease_expire_time > :now",
         )
-        return self._update_task(task, update, self._lock_extension(task, until))
+        return self._update_task(task, update, self._lock_extension(task, until), lock_required=True)
 
     def due_task_ids(self, now: int, page_size: int = 100) -> Iterator[str]:
         """Tasks whose lease ended or that expired while waiting, as of `now`: read from the
@@ -88,8 +89,9 @@ class TaskTransitions(StoreBase):
         )
         yield from (item["task_id"]["S"] for item in items)
 
-    def put_result(self, task_id: str, lease_id: str, result: dict[str, Any], now: int) -> None:
-        """Writes the result produced under `lease_id`; the first write per lease wins."""
+    def put_result(self, task_id: str, lease_id: str, result: dict[str, Any], now: int) -> dict[str, Any]:
+        """Writes the result produced under `lease_id`; the first write per lease wins.
+        Returns the result stored: `result`, or the one an earlier write under the lease left."""
         try:
             self._db.put_item(
                 TableName=self._tables.results,
@@ -103,10 +105,17 @@ class TaskTransitions(StoreBase):
                     }
                 ),
                 ConditionExpression="attribute_not_exists(task_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as e:
             if not is_condition_failure(e):
                 raise
+            existing = e.response.get("Item")  # absent where the backend does not return it
+            if existing is not None:
+                return json.loads(existing["result"]["S"])
+            stored = self.get_result(task_id, lease_id)
+            return result if stored is None else stored
+        return result
 
     def get_result(self, task_id: str, lease_id: str) -> dict[str, Any] | None:
         item = self._db.get_item(

@@ -1,0 +1,179 @@
+"""Regressions of issue 10 on the take path: an empty time window while a clear marker stands
+(defect 3), claims whose answer was lost (defect 4), a clear racing a take (defect 8)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from apigw import Caller, call
+from botocore.exceptions import ConnectionClosedError
+from botocore_hooks import lose_answer_once
+from steps import put, register, take
+
+from taskq.clock import ManualClock
+from taskq.models import QueueLevel, Status, Task
+from taskq.store import ClaimOutcome, DynamoStore, Lease
+from taskq.store.keys import READY_INDEX
+from taskq_local.processes import free_port, running
+from tests.servers import client_for, dynalite_command, tables_on
+
+QUEUE = "regress"
+FULL = f"{QUEUE}:0"
+
+
+@pytest.fixture(autouse=True)
+def queue(admin: Caller) -> None:
+    register(admin, QUEUE)
+
+
+def clear(admin: Caller) -> None:
+    answer = call("POST", f"/v1/console/{FULL}/clear", None, admin)
+    assert answer.status == 200, answer
+
+
+class ReadyQueries:
+    """Counts the Query requests on the ready index while attached to a client."""
+
+    def __init__(self, client: Any) -> None:
+        self.count = 0
+        client.meta.events.register("before-call.dynamodb.Query", self)
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> None:
+        self.count += json.loads(params["body"]).get("IndexName") == READY_INDEX
+
+
+# --- defect 3: lower > upper ------------------------------------------------------------------
+
+
+def test_a_take_whose_min_age_reaches_before_a_standing_clear_is_empty_without_a_query(
+    admin: Caller, producer: Caller, worker: Caller, dynamodb: Any, clock: ManualClock
+) -> None:
+    # Given a clear at T (its marker stands) and a task put 1 s after it
+    put(producer, QUEUE)
+    clock.advance(10)
+    clear(admin)
+    clock.advance(1)
+    put(producer, QUEUE)
+    clock.advance(1)
+
+    # When a take asks for tasks at least 5 s old: put before T - 3 s, and after T
+    queries = ReadyQueries(dynamodb)
+    answer = take(worker, [FULL], 5, min_age_seconds=5)
+
+    # Then nothing qualifies, and the store knew it without an (invalid) BETWEEN query
+    assert answer == {}
+    assert queries.count == 0
+    # while a take without min_age still reads the index and gets the later task
+    assert [len(tasks) for tasks in take(worker, [FULL], 5).values()] == [1]
+    assert queries.count == 1
+
+
+@pytest.fixture(scope="module")
+def dynalite() -> Iterator[str]:
+    port = free_port()
+    with running(dynalite_command(port), port) as endpoint:
+        yield endpoint
+
+
+def waiting_task(task_id: str, start_time: int) -> Task:
+    return Task(
+        task_id=task_id,
+        ak="ak-producer-0001",
+        queue=QUEUE,
+        level=0,
+        endpoint="/v1/chat/completions",
+        data={},
+        status=Status.WAITING,
+        start_time=start_time,
+        expire_time=start_time + 3_600_000,
+    )
+
+
+def test_find_ready_with_an_empty_window_on_dynalite(dynalite: str) -> None:
+    # Given a waiting task put at 1000, on a server that validates key conditions like DynamoDB
+    store = DynamoStore(client_for(dynalite), tables_on(dynalite))
+    store.put_task(waiting_task("TASK-1000-a", 1000), None, 1000)
+    queue = QueueLevel(QUEUE, 0)
+
+    # When the window is empty (put after a clear at 2000, before 1500), then no task and no error
+    assert store.find_ready(queue, 5000, 5, put_before=1500, put_after=2000) == []
+    # and a window that holds the task still finds it
+    [found] = store.find_ready(queue, 5000, 5, put_before=1500, put_after=500)
+    assert found.task_id == "TASK-1000-a"
+
+
+# --- defect 4: a claim whose answer was lost --------------------------------------------------
+
+
+def stored(worker: Caller, task_id: str) -> dict[str, Any]:
+    answer = call("GET", f"/v1/queue/{task_id}", None, worker)
+    assert answer.status == 200, answer
+    return answer.body
+
+
+@pytest.mark.parametrize("strategy, operation", [("fifo", "UpdateItem"), ("sequential", "TransactWriteItems")])
+def test_a_claim_retried_after_its_answer_was_lost_hands_the_task_out(
+    producer: Caller, worker: Caller, dynamodb: Any, clock: ManualClock, strategy: str, operation: str
+) -> None:
+    # Given two waiting tasks, and a claim that commits but whose answer is lost (botocore retries it)
+    first = put(producer, QUEUE)
+    clock.advance(ms=1)
+    second = put(producer, QUEUE)
+    lost = lose_answer_once(dynamodb, operation)
+
+    # When a worker takes one
+    answer = take(worker, [FULL], 1, strategy=strategy, process_timeout=30)
+
+    # Then the worker gets the task it claimed, claimed once, under the lease stored with it
+    assert lost, "the fault never fired"
+    [task] = answer[FULL]
+    assert (task["task_id"], task["attempts"]) == (first, 1)
+    assert (stored(worker, first)["status"], stored(worker, first)["lease_id"]) == ("running", task["lease_id"])
+
+    # And a sequential queue is not left blocked: once it completes, the next one is takeable
+    done = call("POST", f"/v1/queue/{first}/complete", {"status_code": 200}, worker, {"X-Lease-Id": task["lease_id"]})
+    assert done.status == 200, done
+    assert [t["task_id"] for t in take(worker, [FULL], 1, strategy=strategy)[FULL]] == [second]
+
+
+@pytest.mark.parametrize("strategy, operation", [("fifo", "UpdateItem"), ("sequential", "TransactWriteItems")])
+def test_a_claim_that_committed_but_raised_is_learned_by_one_read(
+    producer: Caller, worker: Caller, dynamodb: Any, strategy: str, operation: str
+) -> None:
+    # Given a claim that commits, then fails for good (the SDK gave up after its retries)
+    task_id = put(producer, QUEUE)
+    failed: list[str] = []
+
+    def give_up(**_: Any) -> None:
+        if not failed:
+            failed.append(operation)
+            raise ConnectionClosedError(endpoint_url="http://dynamodb.invalid")
+
+    dynamodb.meta.events.register(f"after-call.dynamodb.{operation}", give_up)
+
+    # When a worker takes
+    answer = take(worker, [FULL], 1, strategy=strategy)
+
+    # Then the take learned the claim was its own, and handed the task out
+    assert failed == [operation]
+    [task] = answer[FULL]
+    assert (task["task_id"], task["attempts"]) == (task_id, 1)
+    assert stored(worker, task_id)["lease_id"] == task["lease_id"]
+
+
+def test_a_repeated_claim_is_recognised_on_dynalite_which_returns_no_image(dynalite: str) -> None:
+    # Given a claim that committed on a server that returns no item with a failed condition
+    store = DynamoStore(client_for(dynalite), tables_on(dynalite))
+    store.put_task(waiting_task("TASK-1000-b", 1000), None, 1000)
+    lease = Lease("lease-b", 40_000, 30, 0)
+    assert store.claim("TASK-1000-b", 10_000, lease)[0] is ClaimOutcome.CLAIMED
+
+    # When the same claim is sent again (a retry after its answer was lost), then it is still ours
+    outcome, task = store.claim("TASK-1000-b", 10_000, lease)
+    assert outcome is ClaimOutcome.CLAIMED and task is not None
+    assert (task.lease_id, task.attempts) == ("lease-b", 1)
+    # while another lease's claim of the same task is refused
+    assert store.claim("TASK-1000-b", 10_000, Lease("lease-c", 40_000, 30, 0)) == (ClaimOutcome.TASK_GONE, None)
