@@ -48,16 +48,22 @@ class FakeReceiver:
 
     answers: list[int | str] = field(default_factory=list)
     posts: list[tuple[str, bytes, dict[str, str]]] = field(default_factory=list)
+    oks: list[bool] = field(default_factory=list)  # per POST: answered 2xx
 
     def post(self, url: str, body: bytes, headers: Any) -> Attempt:
         self.posts.append((url, body, dict(headers)))
         answer = self.answers.pop(0) if self.answers else 200
+        self.oks.append(not isinstance(answer, str) and 200 <= answer <= 299)
         if isinstance(answer, str):
             return Attempt(False, None, answer)
         return Attempt(200 <= answer <= 299, answer, "" if 200 <= answer <= 299 else f"HTTP {answer}")
 
     def task_ids(self) -> list[str]:
         return [headers["X-Task-Id"] for _, _, headers in self.posts]
+
+    def delivered_task_ids(self) -> list[str]:
+        """The task of every POST answered 2xx: a successful delivery."""
+        return [headers["X-Task-Id"] for (_, _, headers), ok in zip(self.posts, self.oks, strict=True) if ok]
 
 
 @dataclass

@@ -4,12 +4,15 @@ through the API handler: callbacks (spec §4.1), their retries and dead letters,
 from __future__ import annotations
 
 import json
+from collections import Counter
+from typing import Any
 
 import pytest
 from apigw import Caller, call
 from steps import cancel, complete, put, register, take
 from stream import Dispatcher, FakeReceiver
 
+from taskq.callbacks import Attempt
 from taskq.clock import ManualClock
 from taskq.store import DynamoStore
 
@@ -140,19 +143,23 @@ def test_deliveries_that_keep_failing_become_dead_letters(
 
 
 def test_an_attempt_that_never_settles_is_retried_after_its_claim_lapses(
-    producer: Caller, worker: Caller, dispatcher: Dispatcher, receiver: FakeReceiver, clock: ManualClock, store
+    producer: Caller,
+    worker: Caller,
+    dispatcher: Dispatcher,
+    receiver: FakeReceiver,
+    clock: ManualClock,
+    store,
+    monkeypatch,
 ) -> None:
     task = put_take(producer, worker)
     complete(worker, task["task_id"], RESULT, task["lease_id"])
-    crashing = receiver.post
 
     def crash(*args):
-        crashing(*args)
-        raise RuntimeError("the function died mid-attempt")
+        raise RuntimeError("the function died between the POST and its record")
 
-    receiver.post = crash  # type: ignore[method-assign]
-    dispatcher.run_stream()
-    receiver.post = crashing  # type: ignore[method-assign]
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "record_delivered", crash)
+        dispatcher.run_stream()
     clock.advance(59)
     dispatcher.run_scheduled()
     assert len(receiver.posts) == 1  # still claimed
@@ -248,3 +255,70 @@ def test_a_record_that_fails_is_retried_from_there_without_double_counts(
 
     assert sorted(receiver.task_ids()) == sorted(t["task_id"] for t in tasks)
     assert (stats(admin)["succeeded"], stats(admin)["total_put_cnt"], stats(admin)["total_taken_cnt"]) == (2, 2, 2)
+
+
+def completed_tasks(producer: Caller, worker: Caller, count: int, url: str = URL) -> list[str]:
+    ids = [put(producer, "cb", callback_url=url) for _ in range(count)]
+    for task in take(worker, ["cb:0"], count)["cb:0"]:
+        complete(worker, task["task_id"], RESULT, task["lease_id"])
+    return ids
+
+
+@pytest.mark.parametrize("first_attempts_fail", [False, True], ids=["first-attempts", "retries"])
+def test_slow_receivers_get_each_callback_once_while_the_scheduled_job_runs_beside(
+    first_attempts_fail: bool,
+    producer: Caller,
+    worker: Caller,
+    dispatcher: Dispatcher,
+    receiver: FakeReceiver,
+    clock: ManualClock,
+) -> None:
+    """Every POST takes 8 s (slow, but 2xx); the scheduled job runs while attempts are still
+    being made, as it does every minute in AWS (every second locally)."""
+    ids = completed_tasks(producer, worker, 12)
+    if first_attempts_fail:
+        receiver.answers = [503] * 12
+        dispatcher.run_stream()
+        clock.advance(10)  # all due again
+    post, beside = receiver.post, []
+
+    def slow_post(url: str, body: bytes, headers: Any) -> Attempt:
+        attempt = post(url, body, headers)
+        clock.advance(8)
+        if not beside:  # one scheduled run at a time, as in AWS (reserved concurrency 1)
+            beside.append(True)
+            dispatcher.run_scheduled()
+            beside.clear()
+        return attempt
+
+    receiver.post = slow_post  # type: ignore[method-assign]
+    if first_attempts_fail:
+        dispatcher.run_scheduled()
+    else:
+        dispatcher.run_stream()
+    clock.advance(3600)
+    dispatcher.run_scheduled()
+
+    assert Counter(receiver.delivered_task_ids()) == Counter(ids)  # each exactly once: never twice, none left out
+
+
+def test_a_sender_that_raises_is_a_failed_attempt_retried_and_dead_lettered(
+    admin: Caller, producer: Caller, worker: Caller, dispatcher: Dispatcher, receiver: FakeReceiver, clock: ManualClock
+) -> None:
+    [task_id] = completed_tasks(producer, worker, 1)
+    post = receiver.post
+
+    def raising_post(url: str, body: bytes, headers: Any) -> Attempt:
+        post(url, body, headers)
+        raise UnicodeEncodeError("ascii", "ñ", 0, 1, "ordinal not in range(128)")
+
+    receiver.post = raising_post  # type: ignore[method-assign]
+    dispatcher.run_stream()
+    for _ in range(10):
+        clock.advance(60)
+        dispatcher.run_scheduled()
+
+    assert receiver.task_ids() == [task_id] * 3  # max_attempts, then given up
+    [letter] = call("GET", "/v1/console/dead-letters", None, admin).body
+    assert (letter["task_id"], letter["attempts"], letter["last_status"]) == (task_id, 3, None)
+    assert letter["last_error"].startswith("UnicodeEncodeError: ")

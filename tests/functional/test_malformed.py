@@ -168,3 +168,33 @@ def test_a_deeply_nested_body_is_a_client_error() -> None:
     body = '{"queue": "test-queue", "endpoint": "/v1/chat/completions", "data": {"x": ' + nested + "}}"
 
     assert_client_error(call("POST", "/v1/queue/put", body, ADMIN))
+
+
+HUGE = "9" * 4301  # one digit more than Python turns into an int from text by default
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/queue/put", '{"queue": "test-queue", "endpoint": "/c", "data": {}, "level": <huge>}', "level"),
+        ("/v1/queue/put", '{"queue": "test-queue", "endpoint": "/c", "data": {}, "timeout": -<huge>}', "timeout"),
+        ("/v1/queue/put", '{"queue": "test-queue", "endpoint": "/c", "data": {"n": [1, <huge>]}}', "data.n.1"),
+        ("/v1/queue/take", '{"queues": ["test-queue:0"], "size": <huge>}', "size"),
+        (f"/v1/queue/{TASK}/complete", '{"status_code": <huge>}', "status_code"),
+    ],
+)
+def test_an_integer_of_more_than_4300_digits_is_a_400_naming_its_field(path: str, body: str, field: str) -> None:
+    answer = call("POST", path, body.replace("<huge>", HUGE), ADMIN)
+
+    assert_client_error(answer)
+    assert answer.status == 400 and answer.body["message"].startswith(f"{field}: "), answer
+
+
+def test_a_status_code_of_more_than_4300_digits_as_text_is_a_400_naming_it(producer: Caller, worker: Caller) -> None:
+    put(producer, "test-queue")
+    (task,) = take(worker, [Q], 1)[Q]
+
+    answer = call("POST", f"/v1/queue/{task['task_id']}/complete", {"status_code": HUGE}, worker)
+
+    assert answer.status == 400 and answer.body["message"].startswith("status_code: "), answer
+    assert call("GET", f"/v1/queue/{task['task_id']}", None, worker).body["status"] == "running"

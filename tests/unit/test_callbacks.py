@@ -57,6 +57,36 @@ def test_public_addresses(address: str, public: bool) -> None:
     assert is_public_address(address) is public
 
 
+# IPv6 forms that carry an IPv4 address (spec §4.4): the IPv4 address decides where it is
+# what the form stands for; NAT64 local-use, 6to4 and Teredo are refused whatever they carry.
+@pytest.mark.parametrize(
+    ("form", "address", "public"),
+    [
+        ("IPv4-compatible, loopback", "::127.0.0.1", False),
+        ("IPv4-compatible, metadata", "::169.254.169.254", False),
+        ("IPv4-compatible, private", "::10.0.0.1", False),
+        ("IPv4-compatible, public", "::93.184.215.14", True),
+        ("IPv4-translated (SIIT), loopback", "::ffff:0:7f00:1", False),
+        ("IPv4-translated (SIIT), public", "::ffff:0:5db8:d70e", True),
+        ("NAT64 well-known, metadata", "64:ff9b::a9fe:a9fe", False),
+        ("NAT64 well-known, loopback", "64:ff9b::127.0.0.1", False),
+        ("NAT64 well-known, private", "64:ff9b::c0a8:101", False),
+        ("NAT64 well-known, public", "64:ff9b::5db8:d70e", True),
+        ("NAT64 local-use, metadata", "64:ff9b:1::a9fe:a9fe", False),
+        ("NAT64 local-use, public at /96", "64:ff9b:1::5db8:d70e", False),  # the operator's own translator
+        ("6to4, loopback", "2002:7f00:1::1", False),
+        ("6to4, private", "2002:a00:1::1", False),
+        ("6to4, metadata", "2002:a9fe:a9fe::1", False),
+        ("6to4, public", "2002:5db8:d70e::1", False),  # a deprecated tunnel: refused whatever it embeds
+        ("Teredo, loopback client", "2001:0:5db8:d70e:0:f227:80ff:fffe", False),
+        ("Teredo, private server", "2001:0:a00:1:0:f227:a2ff:28f1", False),
+        ("Teredo, public both", "2001:0:5db8:d70e:0:f227:a247:28f1", False),  # likewise
+    ],
+)
+def test_ipv6_forms_embedding_ipv4_are_judged_by_that_address(form: str, address: str, public: bool) -> None:
+    assert is_public_address(address) is public, form
+
+
 def resolver(addresses: list[str]):
     calls = []
 
@@ -68,10 +98,14 @@ def resolver(addresses: list[str]):
     return resolve
 
 
-def test_a_host_with_any_private_address_is_refused_naming_the_field() -> None:
-    guard = CallbackGuard(resolve=resolver(["93.184.215.14", "10.0.0.1"]))
-    with pytest.raises(BadRequest, match=r"^callback_url: 'h.example' resolves to 10.0.0.1"):
+@pytest.mark.parametrize("private", ["10.0.0.1", "::127.0.0.1", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1"])
+def test_a_host_with_any_private_address_is_refused_without_saying_what_it_resolved_to(private: str) -> None:
+    guard = CallbackGuard(resolve=resolver(["93.184.215.14", private]))
+    with pytest.raises(BadRequest, match=r"^callback_url: ") as refused:
         guard.check("https://h.example/x")
+    message = refused.value.message
+    assert "non-public address" in message
+    assert private not in message and "93.184.215.14" not in message
 
 
 def test_the_target_keeps_port_path_and_query() -> None:
@@ -94,10 +128,35 @@ def test_allowing_private_addresses_skips_resolution_at_put() -> None:
     assert not CallbackGuard.from_env({}).allow_private
 
 
-@pytest.mark.parametrize("url", ["ftp://h.example/x", "http://h.example:99999/", "http:///x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://h.example/x",
+        "http://h.example:99999/",
+        "http:///x",
+        "http://h.example/x\r\nX-Injected: 1",
+        "http://h.example/a\nb",
+        "http://h.example/a\tb",
+        "http://h.example/a b",
+        "http://h.example/x?q=a b",
+        " http://h.example/x",
+        "http://h.example/x\x00",
+        "http://h.example/x\x7f",
+        "http://h.example/x\u2028",
+        "http://h.example/x\u00a0",
+        "http://h.example/\u200bx",
+    ],
+)
 def test_malformed_urls_are_refused(url: str) -> None:
     with pytest.raises(BadRequest, match=r"^callback_url: "):
         CallbackGuard(allow_private=True).check(url)
+
+
+def test_a_non_ascii_path_and_query_are_percent_encoded_for_the_request_line() -> None:
+    guard = CallbackGuard(resolve=resolver(["93.184.215.14"]))
+    target = guard.target("https://h.example/ca/ñandú/%41?q=café&x=日本")
+    assert target.path == "/ca/%C3%B1and%C3%BA/%41?q=caf%C3%A9&x=%E6%97%A5%E6%9C%AC"
+    assert target.path.isascii()
 
 
 def stream_record(old: str | None, new: str, url: str = "https://h.example/cb") -> dict:

@@ -9,12 +9,13 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from taskq.observability import publish_metrics
+from taskq.requests import parse_json_body
 
 from .errors import refuse_before_routing, register_error_handlers
 from .routes import console, keys, leases, meta, queue
 
 logger = Logger()
-app = APIGatewayRestResolver(enable_validation=True)
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
 app.include_router(meta.router)
 app.include_router(queue.router)
 app.include_router(leases.router)

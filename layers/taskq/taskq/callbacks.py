@@ -12,16 +12,19 @@ import http.client
 import ipaddress
 import os
 import socket
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
+from . import http_deadline
 from .errors import BadRequest
 
 # host, port -> the addresses it resolves to. Injectable, so tests need no DNS.
 Resolver = Callable[[str, int], list[str]]
 DEFAULT_PORTS = {"http": 80, "https": 443}
-POST_TIMEOUT_SECONDS = 10.0
+POST_TIMEOUT_SECONDS = 10.0  # a delivery's overall deadline: connect, send and answer together
+PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))
 MAX_ANSWER_BYTES = 64 * 1024  # a receiver's answer body is read (so the connection ends cleanly) but not kept
 
 
@@ -30,10 +33,31 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+# IPv6 forms that stand for an IPv4 address (a translator or the host's own stack delivers
+# them there), so that IPv4 address alone decides: IPv4-mapped `::ffff:a.b.c.d`, SIIT's
+# IPv4-translated `::ffff:0:a.b.c.d`, the deprecated IPv4-compatible `::a.b.c.d` and NAT64's
+# well-known prefix (RFC 6052).
+IPV4_STANDINS = [ipaddress.ip_network(n) for n in ("::ffff:0:0/96", "::ffff:0:0:0/96", "::/96", "64:ff9b::/96")]
+# Never public, whatever IPv4 address they embed: NAT64 for local use (RFC 8215: the operator
+# picks where the IPv4 address sits, and the translator is the deployment's own), and the
+# deprecated tunnels 6to4 (RFC 7526) and Teredo, which IANA lists as not globally reachable
+# (Python 3.13's ipaddress agrees, 3.11's does not for 6to4: decided here, not by the runtime).
+NEVER_PUBLIC = [ipaddress.ip_network(n) for n in ("64:ff9b:1::/48", "2002::/16", "2001::/32")]
+
+
 def is_public_address(address: str) -> bool:
+    """Global unicast, also for every IPv4 address the IPv6 form embeds (spec §4.4)."""
     ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _is_public(ip)
+    if any(ip in network for network in NEVER_PUBLIC):
+        return False
+    if any(ip in network for network in IPV4_STANDINS):
+        return _is_public(ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF))
+    return _is_public(ip)
+
+
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
@@ -77,17 +101,21 @@ class CallbackGuard:
             raise BadRequest(f"callback_url: host {host!r} does not resolve") from e
         if not addresses:
             raise BadRequest(f"callback_url: host {host!r} does not resolve")
-        if not self.allow_private:
-            for address in addresses:
-                if not is_public_address(address):
-                    raise BadRequest(
-                        f"callback_url: {host!r} resolves to {address}, a loopback, link-local, private or reserved "
-                        "address, which this service does not call"
-                    )
+        # The message never says what the host resolved to: a caller must not learn the
+        # service's view of DNS (internal names, addresses) from a refusal.
+        if not self.allow_private and not all(map(is_public_address, addresses)):
+            raise BadRequest(
+                f"callback_url: host {host!r} leads to a non-public address (loopback, link-local, private or "
+                "reserved), which this service does not call"
+            )
         return Target(scheme, host, port, path, addresses)
 
     @staticmethod
     def _parts(url: str) -> tuple[str, str, int, str]:
+        # Checked on the text as given: urlsplit silently drops tabs and line breaks, and a
+        # line break that reached the request line would split it (header injection).
+        if any(c.isspace() or not c.isprintable() for c in url):
+            raise BadRequest("callback_url: must not contain whitespace or control characters")
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -95,7 +123,9 @@ class CallbackGuard:
             raise BadRequest("callback_url: not a valid URL") from e
         if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
             raise BadRequest("callback_url: must be an http or https URL")
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # The request line is ASCII: other characters go as UTF-8, percent-encoded (as browsers
+        # send them); what is ASCII already, %-escapes included, is left as written.
+        path = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=PRINTABLE_ASCII)
         return parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme], path
 
 
@@ -109,25 +139,20 @@ class Attempt:
 
 
 class HttpSender:
-    """POSTs with a time-out, connecting to the checked address, never following a redirect
-    (a redirect could lead anywhere, and the body is for this URL only)."""
+    """POSTs within an overall deadline, connecting to the checked address, never following a
+    redirect (a redirect could lead anywhere, and the body is for this URL only)."""
 
     def __init__(self, guard: CallbackGuard, timeout: float = POST_TIMEOUT_SECONDS) -> None:
         self._guard = guard
         self._timeout = timeout
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Attempt:
+        deadline = time.monotonic() + self._timeout  # DNS, when slow, uses up part of it
         try:
             target = self._guard.target(url)
         except BadRequest as e:
             return Attempt(False, None, e.message)
-        connection_class = http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
-        connection = connection_class(target.host, target.port, timeout=self._timeout)
-        address = target.addresses[0]
-        # Connect to the address that was checked; Host and TLS still name the URL's host.
-        connection._create_connection = lambda _address, timeout, source=None: socket.create_connection(  # type: ignore[attr-defined]
-            (address, target.port), timeout, source
-        )
+        connection = http_deadline.connection(target.scheme, target.host, target.port, target.addresses[0], deadline)
         try:
             connection.request("POST", target.path, body=body, headers=dict(headers))
             answer = connection.getresponse()

@@ -2,8 +2,9 @@
 timeout, its result is POSTed there, retried with exponential backoff, and filed as a dead
 letter when every attempt failed.
 
-At most one successful delivery per task: the task's delivery record is created once and every
-attempt claims it first (store/deliveries.py). A crash between a successful POST and its record
+At most one successful delivery per task: the task's delivery record is created once, and
+every attempt claims it (or renews the claim it was created with) just before its POST, for
+longer than the POST's overall deadline (store/deliveries.py). A crash between a successful POST and its record
 leaves the claim to lapse and the result to be sent again: HTTP offers no way to make those two
 one step, so receivers dedupe by the X-Task-Id header.
 """
@@ -12,10 +13,11 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from itertools import islice
+from typing import Any, Protocol, TypeVar
 
 from .clock import Clock
 from .counters import COMPLETED
@@ -25,9 +27,15 @@ from .store import Delivery, DynamoStore, Failure
 from .store.codec import to_json
 from .telemetry import NO_TELEMETRY, Telemetry
 
-# How long an attempt may hold its claim: the POST's 10 s time-out with room to record the outcome.
+T = TypeVar("T")
+
+# How long an attempt holds its claim, counted from just before its POST: the POST's overall
+# deadline (callbacks.POST_TIMEOUT_SECONDS, 10 s) with ample room to record the outcome. A claim
+# is taken (or renewed) per attempt, never per batch, so no POST is ever made on a lapsed claim.
 CLAIM_SECONDS = 60
-SEND_WORKERS = 16
+# Every delivery of a stream batch (at most 99 records) at once: a slow receiver holds up only
+# its own delivery, never another task's, and a batch ends within one POST deadline.
+SEND_WORKERS = 100
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,7 @@ class CallbackDispatcher:
         policy: RetryPolicy,
         telemetry: Telemetry = NO_TELEMETRY,
         workers: int = SEND_WORKERS,
+        claim_seconds: float = CLAIM_SECONDS,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -103,37 +112,60 @@ class CallbackDispatcher:
         self._policy = policy
         self._telemetry = telemetry
         self._workers = workers
+        self._claim_ms = int(claim_seconds * 1000)
 
     def start(self, delivery: Delivery) -> Claimed | None:
         """Creates the task's delivery record, claimed for the first attempt; None when it
         exists (a replayed record): that delivery is already someone's."""
         claim = Claimed(delivery, new_lease_id())
         now = self._clock.now_ms()
-        if self._store.start_delivery(delivery, now, claim.claim_id, now + CLAIM_SECONDS * 1000):
+        if self._store.start_delivery(delivery, now, claim.claim_id, now + self._claim_ms):
             return claim
         self._telemetry.log("callback already started", task_id=delivery.task_id, queue=delivery.queue)
         return None
 
     def retry_due(self, limit: int = 1000) -> Counter[str]:
-        """Claims up to `limit` due deliveries and makes their next attempt."""
-        claimed = []
-        for task_id in self._store.due_delivery_ids(self._clock.now_ms()):
-            if len(claimed) == limit:
-                break
-            claim_id, now = new_lease_id(), self._clock.now_ms()
-            delivery = self._store.claim_delivery(task_id, now, claim_id, now + CLAIM_SECONDS * 1000)
-            if delivery is not None:
-                claimed.append(Claimed(delivery, claim_id))
-        return self.attempt_all(claimed)
+        """The next attempt of up to `limit` due deliveries, side by side, each claimed just
+        before it is made."""
+        due = list(islice(self._store.due_delivery_ids(self._clock.now_ms()), limit))
+        return self._side_by_side(self._claim_and_attempt, due)
 
-    def attempt_all(self, claimed: Sequence[Claimed]) -> Counter[str]:
-        """Makes each claimed attempt, side by side; returns how many ended how."""
-        if len(claimed) <= 1 or self._workers <= 1:
-            return Counter(self.attempt(c) for c in claimed)
-        with ThreadPoolExecutor(max_workers=min(self._workers, len(claimed))) as pool:
-            return Counter(pool.map(self.attempt, claimed))
+    def attempt_all(self, started: Sequence[Claimed]) -> Counter[str]:
+        """The first attempt of each started delivery, side by side; returns how many ended how."""
+        return self._side_by_side(self._renew_and_attempt, started)
 
-    def attempt(self, claimed: Claimed) -> str:
+    def _side_by_side(self, attempt: Callable[[T], str], items: Sequence[T]) -> Counter[str]:
+        if len(items) <= 1 or self._workers <= 1:
+            return Counter(map(attempt, items))
+        with ThreadPoolExecutor(max_workers=min(self._workers, len(items))) as pool:
+            return Counter(pool.map(attempt, items))
+
+    def _claim_and_attempt(self, task_id: str) -> str:
+        claim_id, now = new_lease_id(), self._clock.now_ms()
+        try:
+            delivery = self._store.claim_delivery(task_id, now, claim_id, now + self._claim_ms)
+        except Exception:  # the claim lapses or was never taken: a later run takes the delivery up
+            self._telemetry.log("callback claim failed", level="error", task_id=task_id)
+            return "unsettled"
+        if delivery is None:
+            return "skipped"  # no longer due: another run claimed or settled it
+        return self._attempt(Claimed(delivery, claim_id))
+
+    def _renew_and_attempt(self, claimed: Claimed) -> str:
+        """The claim taken with the record, renewed from now: the stream handler may reach
+        this attempt late, and the retry job takes up any claim that lapsed meanwhile."""
+        delivery, now = claimed.delivery, self._clock.now_ms()
+        try:
+            renewed = self._store.renew_delivery_claim(delivery.task_id, claimed.claim_id, now, now + self._claim_ms)
+        except Exception:
+            self._telemetry.log("callback claim failed", level="error", task_id=delivery.task_id)
+            return "unsettled"
+        if not renewed:
+            self._telemetry.log("callback claim lapsed; the retry job has it", task_id=delivery.task_id)
+            return "lapsed"
+        return self._attempt(claimed)
+
+    def _attempt(self, claimed: Claimed) -> str:
         """One POST of the task's result and its outcome recorded: delivered, retry or dead."""
         delivery = claimed.delivery
         fields = {"task_id": delivery.task_id, "queue": f"{delivery.queue}:{delivery.level}"}
@@ -142,18 +174,23 @@ class CallbackDispatcher:
             if result is None:
                 attempt = _Failed(f"no result stored for task {delivery.task_id}")
             else:
-                body = to_json(result).encode()  # the stored form: the result exactly as completed
-                headers = {
-                    "Content-Type": "application/json",
-                    "User-Agent": "taskq-callback/1",
-                    "X-Task-Id": delivery.task_id,
-                    "X-Task-Status": delivery.task_status,
-                }
-                attempt = self._sender.post(delivery.url, body, headers)
+                attempt = self._post(delivery, to_json(result).encode())  # the result exactly as completed
             return self._settle(claimed, attempt, fields)
         except Exception:  # recorded nowhere: the claim lapses and the retry job takes it up
             self._telemetry.log("callback attempt failed to settle", level="error", **fields)
             return "unsettled"
+
+    def _post(self, delivery: Delivery, body: bytes) -> Any:
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "taskq-callback/1",
+            "X-Task-Id": delivery.task_id,
+            "X-Task-Status": delivery.task_status,
+        }
+        try:
+            return self._sender.post(delivery.url, body, headers)
+        except Exception as e:  # whatever went wrong is a failed attempt: retried, then dead-lettered
+            return _Failed(f"{type(e).__name__}: {e}"[:500])
 
     def _settle(self, claimed: Claimed, attempt: Any, fields: dict[str, Any]) -> str:
         delivery, now = claimed.delivery, self._clock.now_ms()

@@ -1,16 +1,56 @@
-"""Request bodies, validated by pydantic. Unknown fields are ignored (spec §1).
+"""Request bodies, parsed and validated by pydantic. Unknown fields are ignored (spec §1).
 
 Integers are strict: JSON `true` or `"5"` is a 400, not a quiet 1 or 5.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, StrictInt, field_validator
 
+from .errors import BadRequest
 from .models import QUEUE_NAME, QueueLevel, Strategy
+
+# Python turns at most this many digits of text into an int by default (a guard against
+# quadratic-time conversion); json raises a bare ValueError beyond it, which became a 500.
+MAX_INT_DIGITS = 4300
+
+
+class _LongInteger:
+    """Stands where the body holds an integer of more than MAX_INT_DIGITS digits."""
+
+
+def parse_json_body(text: str) -> Any:
+    """The body's JSON; an integer of more than MAX_INT_DIGITS digits anywhere in it is a 400
+    naming where it stands (`level`, `data.n.1`)."""
+    found: list[_LongInteger] = []
+
+    def parse_int(digits: str) -> int | _LongInteger:
+        if len(digits.lstrip("-")) <= MAX_INT_DIGITS:
+            return int(digits)
+        found.append(_LongInteger())
+        return found[-1]
+
+    value = json.loads(text, parse_int=parse_int)
+    if found:
+        raise BadRequest(f"{_path_to(value, found[0]) or 'body'}: an integer of more than {MAX_INT_DIGITS} digits")
+    return value
+
+
+def _path_to(value: Any, target: object) -> str | None:
+    """The dotted path (as validation errors name fields) to `target` within `value`."""
+    if value is target:
+        return ""
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        path = _path_to(child, target)
+        if path is not None:
+            return f"{key}.{path}" if path else str(key)
+    return None
+
 
 QueueName = Annotated[str, Field(pattern=QUEUE_NAME.pattern, description="^[A-Za-z0-9_-]{1,64}$")]
 Endpoint = Annotated[str, Field(min_length=1, max_length=256)]

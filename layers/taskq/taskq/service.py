@@ -15,7 +15,7 @@ from .ids import new_instance_id, new_task_id
 from .leases import RETRIES_EXHAUSTED_RESULT_KEY, lease_until, retries_exhausted_result, retries_remain
 from .models import Principal, ResponseMode, Status, Task
 from .permissions import ANY_ROLE, PRODUCERS, WORKERS
-from .requests import HeartbeatRequest, PutRequest, RegisterRequest, RetryRequest, TakeRequest
+from .requests import MAX_INT_DIGITS, HeartbeatRequest, PutRequest, RegisterRequest, RetryRequest, TakeRequest
 from .store import DynamoStore, IdempotencyRecord, body_hash
 from .take import TakeRun
 from .telemetry import NO_TELEMETRY, Telemetry
@@ -46,6 +46,8 @@ def final_status_of(result: dict[str, Any]) -> Status:
     numeric_text = isinstance(code, str) and code.strip().isascii() and code.strip().isdigit()
     if isinstance(code, bool) or not (isinstance(code, int) or numeric_text):
         raise BadRequest("status_code: must be an integer or a numeric string")
+    if numeric_text and len(code.strip()) > MAX_INT_DIGITS:
+        raise BadRequest(f"status_code: a numeric string of more than {MAX_INT_DIGITS} digits")
     return Status.SUCCEEDED if 200 <= int(code) <= 299 else Status.FAILED
 
 

@@ -103,6 +103,26 @@ class DeliveryRecords(StoreBase):
             v["task_id"], v["queue"], int(v["level"]), v["url"], v["task_status"], v["result_lease"], int(v["attempts"])
         )
 
+    def renew_delivery_claim(self, task_id: str, claim_id: str, now: int, claim_until: int) -> bool:
+        """Extends a live claim to `claim_until`, just before its attempt; False when the claim
+        lapsed (or was settled or taken over): the attempt must not be made."""
+        try:
+            self._db.update_item(
+                TableName=self._tables.control,
+                Key=delivery_key(task_id),
+                UpdateExpression="SET due_at = :until",
+                ConditionExpression="#state = :pending AND claim_id = :claim AND due_at > :now",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=expression_values(
+                    claim=claim_id, until=claim_until, pending=PENDING, now=now
+                ),
+            )
+        except ClientError as e:
+            if is_condition_failure(e):
+                return False
+            raise
+        return True
+
     def record_delivered(self, task_id: str, claim_id: str, attempts: int, http_status: int, now: int) -> bool:
         return self._settle(
             task_id,
