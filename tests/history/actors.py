@@ -16,6 +16,7 @@ from taskq.errors import LeaseConflict, TaskqError
 from taskq.models import Principal, Role, Strategy
 from taskq.requests import HeartbeatRequest, PutRequest, RetryRequest, TakeRequest
 from taskq.service import QueueService
+from tests.history.checker import Violation
 from tests.history.model import History, Lease, Put
 
 ENDPOINT = "/v1/chat/completions"
@@ -132,7 +133,16 @@ class Worker(Actor):
             self.history.unanswered_leases |= captured
             return []
         now = self.now()
-        tasks = [task for by_queue in answer.values() for task in by_queue]
+        tasks = []
+        for task in (task for by_queue in answer.values() for task in by_queue):
+            if "lease_id" not in task:  # the answer must say under which lease the task now runs
+                detail = f"answered {task['status']}, without a lease"
+                self.history.monitored.append(
+                    Violation("a take answers tasks running under its lease", task["task_id"], detail)
+                )
+                self.history.log(task["task_id"], now, self.name, f"take {detail}")
+                continue
+            tasks.append(task)
         for task in tasks:
             lease = Lease(task["task_id"], task["lease_id"], f"{task['queue']}:{task['level']}", self.name)
             lease.believed(now, task["lease_expire_time"])

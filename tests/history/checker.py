@@ -250,6 +250,9 @@ def report(outcome: Any, command: str) -> str:
             lines += [
                 f"    stream: {_transition(r)}" for r in outcome.history.stream_records if _task_of(r) == v.task_id
             ]
+    if any(v.invariant.startswith("counters") for v in outcome.violations):
+        lines.append("\nstream batches (sequence numbers' last digits):")
+        lines += [f"    {b}" for b in outcome.history.batches]
     lines.append(f"\nfaults injected ({sum(outcome.plan.counts().values())}): {dict(outcome.plan.counts())}")
     lines += [f"    {fault}" for fault in outcome.plan.injected[:200]]
     lines.append(f"replay: {command}")

@@ -62,13 +62,16 @@ class StreamFeed:
         if not self.pending:
             return False
         batch = self.pending[: self._rng.randint(1, 8)]
+        span = f"{batch[0]['dynamodb']['SequenceNumber'][-4:]}..{batch[-1]['dynamodb']['SequenceNumber'][-4:]}"
         try:
             response = handle_batch({"Records": batch}, None)
-        except Exception:  # a function error: Lambda retries from the batch's first record
+        except Exception as error:  # a function error: Lambda retries from the batch's first record
             self.function_errors += 1
+            self._history.batches.append(f"{span}: function error {type(error).__name__}")
             return True
         failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
         first = next((i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] in failed), len(batch))
+        self._history.batches.append(f"{span}: " + (f"retry from record {first}" if first < len(batch) else "done"))
         self.pending = self.pending[first:]
         return True
 

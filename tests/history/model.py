@@ -78,6 +78,7 @@ class History:
     cancel_sent: dict[str, int] = field(default_factory=dict)  # task -> first cancel call's clock
     posts: list[Post] = field(default_factory=list)
     unsettled: set[str] = field(default_factory=set)  # tasks with a callback attempt that did not settle
+    batches: list[str] = field(default_factory=list)  # each stream batch handed over, and how it ended
     stream_records: list[dict[str, Any]] = field(default_factory=list)
     operations: Counter[str] = field(default_factory=Counter)
     surfaced: Counter[str] = field(default_factory=Counter)  # an injected fault reached the caller
