@@ -69,6 +69,10 @@ class Scheduler:
         """An instant worth landing next to (a lease end)."""
         self._deadlines.add(at_ms)
 
+    def draw(self, low: int, high: int) -> int:
+        """A number from the scheduler's RNG (for an actor holding the baton)."""
+        return self._rng.randint(low, high)
+
     def point(self, jump_s: float = 0) -> None:
         """A scheduling point: someone (maybe the caller again) runs next. `jump_s` moves the
         clock up to that many seconds first (a slow receiver). A no-op outside an actor."""

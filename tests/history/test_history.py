@@ -11,7 +11,30 @@ from tests.history.workload import run_seed
 
 pytestmark = pytest.mark.history
 
-SEEDS = [1, 2, 3]
+SEEDS = [
+    1,
+    2,
+    3,
+    # Seeds that find defects still open when this was written: strict, so the day they pass the
+    # marker must go (and the seed keeps guarding the fix).
+    pytest.param(
+        12,
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="found by the checker: complete answers 200 under a lease whose retry already ended the task "
+            "failed (retries exhausted); the result is dropped",
+        ),
+    ),
+    pytest.param(
+        19,
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="found by the checker: a take answers a task cancelled between its claim and the read-back, "
+            "without a lease; counters double-count when a batch is retried shorter than the batch counted "
+            "(defect 7 of issue 10, the part the replay marker does not cover)",
+        ),
+    ),
+]
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -97,7 +97,7 @@ class Run:
         self.clock = ManualClock()
         self.scheduler = Scheduler(seed, self.clock)
         self.history = History()
-        self.plan = FaultPlan(seed=seed, rates=shape.faults, delay=lambda _: self.scheduler.point(jump_s=2))
+        self.plan = FaultPlan(seed=seed, rates=shape.faults, delay=self._in_flight)
         self.plan.before_request = lambda _: self.scheduler.point()
         self.capturing: dict[str, set[str]] = {}  # worker -> lease ids its current take sent
         self.shared_leases: list[tuple[str, str]] = []
@@ -107,6 +107,12 @@ class Run:
         self.store = DynamoStore(self.admin_client, TABLES)  # no faults: setup and the checker
         self.tap = StreamTap(self.admin_client, TABLES.tasks)
         self.feed = StreamFeed(self.tap, self.history, random.Random(f"feed-{seed}"))
+
+    def _in_flight(self, operation: str) -> None:
+        """A delayed request: others take several steps (and the clock moves) before it is sent,
+        as a slow network would let them: the gap between a read and its write widens."""
+        for _ in range(self.scheduler.draw(1, 8)):
+            self.scheduler.point(jump_s=1)
 
     def client(self, actor: str, attempts: int = 3) -> Any:
         config = Config(retries={"mode": "standard", "total_max_attempts": attempts})
