@@ -121,7 +121,7 @@ class Worker(Actor):
             queues=queues,
             strategy=strategy,
             size=self.rng.randint(1, 5),
-            process_timeout=self.rng.choice((None, 5, 5, 10, 30)),
+            process_timeout=self.rng.choice(self.ctx.shape.process_timeouts),
             process_max_retries=self.rng.choice((-1, 0, 1, 2, 3)),
         )
         self.ctx.capturing[self.name] = captured = set()
@@ -158,13 +158,13 @@ class Worker(Actor):
         if self.rng.random() < 0.15:
             self.history.log(task_id, self.now(), self.name, "abandons the task (crash)")
             return
-        for _ in range(self.rng.choice((0, 1, 2, 3))):
+        for _ in range(self.rng.choice(self.ctx.shape.heartbeats)):
             self.ctx.scheduler.point(jump_s=self.rng.choice((0, 2, 4, 8)))
             if not self.heartbeat(task_id, lease):
                 return
         if self.rng.random() < 0.05:
             self.ctx.shared_leases.append((task_id, lease.lease_id))
-        if self.rng.random() < 0.08:  # a twin completes under the same lease, side by side
+        if self.rng.random() < 0.2:  # a twin completes under the same lease, side by side
             twin = Worker(
                 f"{self.name}-twin{len(self.history.leases)}", self.ctx.seed, self.service, self.history, self.ctx
             )
