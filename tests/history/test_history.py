@@ -30,8 +30,7 @@ SEEDS = [
         marks=pytest.mark.xfail(
             strict=True,
             reason="found by the checker: a take answers a task cancelled between its claim and the read-back, "
-            "without a lease; counters double-count when a batch is retried shorter than the batch counted "
-            "(defect 7 of issue 10, the part the replay marker does not cover)",
+            "without a lease (and a complete after the lease's retry, as in seed 12)",
         ),
     ),
 ]
