@@ -18,6 +18,15 @@ SEEDS = [
     # Seeds that find defects still open when this was written: strict, so the day they pass the
     # marker must go (and the seed keeps guarding the fix).
     pytest.param(
+        11,
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="defect 7 of issue 10, the part the replay marker does not cover: after a function error the "
+            "batch is retried shorter than the batch counted, and the next batch starts at a record inside the "
+            "counted range that carries no marker, so its records are counted again",
+        ),
+    ),
+    pytest.param(
         12,
         marks=pytest.mark.xfail(
             strict=True,
