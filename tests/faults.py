@@ -103,6 +103,11 @@ class FaultPlan:
     def detach(self, client: Any) -> None:
         client.meta.events.unregister("before-send.dynamodb", unique_id=f"fault-plan-{id(self)}")
 
+    @property
+    def requests(self) -> int:
+        """How many requests the plan has seen (each SDK retry counts)."""
+        return self._requests
+
     def counts(self) -> Counter[str]:
         return Counter(f.kind.value for f in self.injected)
 

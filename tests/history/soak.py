@@ -30,6 +30,7 @@ def main() -> int:
     seeds = [int(one)] if one else None
     started, deadline = time.monotonic(), time.monotonic() + minutes * 60
     operations, faults, failed = Counter(), Counter(), []
+    requests = 0
     runs = 0
     seed = first_seed
     while (seeds is None and time.monotonic() < deadline) or (seeds and runs < len(seeds)):
@@ -38,10 +39,11 @@ def main() -> int:
         runs += 1
         seed += 1
         operations.update(outcome.history.operations)
+        requests += outcome.plan.requests
         faults.update(outcome.plan.counts())
         status = "ok" if not outcome.violations else f"FAILED ({len(outcome.violations)} violations)"
         print(
-            f"seed {current}: {sum(outcome.history.operations.values())} operations, "
+            f"seed {current}: {sum(outcome.history.operations.values())} operations, {outcome.plan.requests} requests, "
             f"{sum(outcome.plan.counts().values())} faults, {status}",
             flush=True,
         )
@@ -51,6 +53,7 @@ def main() -> int:
                 print(report(outcome, replay_command(current)), flush=True)
     elapsed = (time.monotonic() - started) / 60
     print(f"\nsoak: {runs} seeds in {elapsed:.1f} min; operations {sum(operations.values())} {dict(operations)}")
+    print(f"DynamoDB requests {requests} (SDK retries included)")
     print(f"faults injected {sum(faults.values())} {dict(faults)}")
     print(
         f"failing seeds: {len(failed)}"
