@@ -13,8 +13,11 @@ from botocore.exceptions import ConnectionClosedError
 from botocore_hooks import lose_answer_once
 from steps import put, register, take
 
+from taskq.clearing import QueueClearer
 from taskq.clock import ManualClock
-from taskq.models import QueueLevel, Status, Task
+from taskq.models import Principal, QueueLevel, Role, Status, Task
+from taskq.requests import PutRequest
+from taskq.service import QueueService
 from taskq.store import ClaimOutcome, DynamoStore, Lease
 from taskq.store.keys import READY_INDEX
 from taskq_local.processes import free_port, running
@@ -177,3 +180,64 @@ def test_a_repeated_claim_is_recognised_on_dynalite_which_returns_no_image(dynal
     assert (task.lease_id, task.attempts) == ("lease-b", 1)
     # while another lease's claim of the same task is refused
     assert store.claim("TASK-1000-b", 10_000, Lease("lease-c", 40_000, 30, 0)) == (ClaimOutcome.TASK_GONE, None)
+
+
+# --- defect 8: a clear racing an in-flight take -----------------------------------------------
+
+
+def test_a_take_in_flight_never_hands_out_a_task_of_a_clear_that_answered(
+    admin: Caller, producer: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, monkeypatch: Any
+) -> None:
+    # Given a waiting task, and a clear too big to cancel anything within its call
+    task_id = put(producer, QUEUE)
+    clock.advance(ms=1)
+    clearer = QueueClearer(store, clock)
+    find_ready = store.find_ready
+    cleared: list[bool] = []
+
+    def clear_answers_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        found = find_ready(*args, **kwargs)
+        if not cleared:  # the take has read the gates (no marker) and its candidates
+            cleared.append(clearer.clear(QueueLevel(QUEUE, 0), sync_limit=0))
+        return found
+
+    monkeypatch.setattr(store, "find_ready", clear_answers_meanwhile)
+
+    # When the clear answers before the take claims
+    answer = take(worker, [FULL], 1)
+
+    # Then the take hands out nothing the clear covers, and the clear's job cancels the task
+    assert cleared == [False]
+    assert answer == {}
+    clearer.continue_pending()
+    assert stored(worker, task_id)["status"] == "cancelled"
+
+
+def test_a_take_that_meets_a_new_clear_reads_again_past_it(
+    producer: Caller,
+    worker: Caller,
+    service: QueueService,
+    store: DynamoStore,
+    clock: ManualClock,
+    monkeypatch: Any,
+) -> None:
+    # Given a waiting task, and a take that read it before a clear came in and answered
+    put(producer, QUEUE)
+    clock.advance(ms=1)
+    clearer = QueueClearer(store, clock)
+    find_ready = store.find_ready
+    later: list[str] = []
+
+    def clear_and_put_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        found = find_ready(*args, **kwargs)
+        if not later:
+            later.append("clearing")
+            clearer.clear(QueueLevel(QUEUE, 0), sync_limit=0)
+            request = PutRequest(queue=QUEUE, endpoint="/v1/chat/completions", data={})
+            later.append(service.put(Principal(producer.ak, Role.PRODUCER), request))  # after the clear
+        return found
+
+    monkeypatch.setattr(store, "find_ready", clear_and_put_meanwhile)
+
+    # When the take goes on to claim, then it skips the covered task and gets the later one
+    assert [t["task_id"] for t in take(worker, [FULL], 1)[FULL]] == later[1:]

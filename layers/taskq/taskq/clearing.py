@@ -18,6 +18,12 @@ from .models import QueueLevel
 from .store import DynamoStore
 from .telemetry import NO_TELEMETRY, Telemetry
 
+# A take trusts the clear markers it read for this long (take.py), then reads them again; a
+# clear answers only this long plus a margin (for the claim write in flight and clock skew
+# between functions) after its marker is stored. So any claim made after the clear answered was
+# preceded by a read of the gates that saw the marker.
+GATES_TRUSTED_MS = 2_000
+CLEAR_ANSWER_DELAY_MS = GATES_TRUSTED_MS + 1_000
 SYNC_CANCEL_LIMIT = 500  # cancelled within the API call: about 2-3 s of conditional writes
 PAGE_SIZE = 100
 # The marker stays this long after the clear even when nothing is left: a task put just before
@@ -36,7 +42,13 @@ class QueueClearer:
         """Clears `queue`; True when every task it covers is already cancelled."""
         cleared_before = self._clock.now_ms()
         self._store.mark_cleared(queue, cleared_before)
+        marked_at = self._clock.now_ms()
         cancelled, done = self._cancel(queue, cleared_before, sync_limit)
+        # Takes that read the gates before the marker may still claim for a while: answer only
+        # once they must have read them again (cancelling usually took that long anyway).
+        wait_ms = marked_at + CLEAR_ANSWER_DELAY_MS - self._clock.now_ms()
+        if wait_ms > 0:
+            self._clock.sleep(wait_ms / 1000)
         self._telemetry.log("queue cleared", queue=str(queue), cancelled=cancelled, complete=done)
         return done
 

@@ -11,10 +11,17 @@ class Clock(Protocol):
         """Epoch milliseconds."""
         ...
 
+    def sleep(self, seconds: float) -> None:
+        """Waits `seconds` of this clock's time."""
+        ...
+
 
 class SystemClock:
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 class ManualClock:
@@ -28,3 +35,6 @@ class ManualClock:
 
     def advance(self, seconds: float = 0, ms: int = 0) -> None:
         self._now += int(seconds * 1000) + ms
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds)

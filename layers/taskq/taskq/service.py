@@ -141,7 +141,7 @@ class QueueService:
             permissions.require_queue(principal, queue.name, WORKERS, "take")
         self._require_registered([q.name for q in queues])
         now = self._clock.now_ms()
-        run = TakeRun(self._store, now, request, queues, spread=self._spread.width(now))
+        run = TakeRun(self._store, self._clock, request, queues, spread=self._spread.width(now))
         taken = run.run()
         self._spread.record(now, run.lost_claims, reached=run.spread)
         self._telemetry.count("TasksTaken", sum(map(len, taken)))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 from . import strategies
+from .clearing import GATES_TRUSTED_MS
+from .clock import Clock
 from .contention import MAX_WIDTH
 from .ids import new_lease_id
 from .leases import lease_until
@@ -32,9 +34,16 @@ class TakeRun:
     queue in random order, so concurrent takers stop fighting over the same earliest task."""
 
     def __init__(
-        self, store: DynamoStore, now: int, request: TakeRequest, queues: list[QueueLevel], spread: int = 1
+        self,
+        store: DynamoStore,
+        clock: Clock,
+        request: TakeRequest,
+        queues: list[QueueLevel],
+        spread: int = 1,
     ) -> None:
         self.store = store
+        self.clock = clock
+        now = clock.now_ms()
         self.spread = spread if request.strategy in SPREADING else 1
         self.now = now
         self.request = request
@@ -45,17 +54,14 @@ class TakeRun:
         self.tried: set[str] = set()
         self.closed = [False] * len(queues)  # sequential: locked, or served once in this call
         self.cleared_before: dict[QueueLevel, int] = {}  # queue clears in progress (clearing.py)
+        self.gates_read_at = 0  # clock time before the clear markers were last read
         self.lost_claims = 0  # candidates a concurrent taker claimed first
 
     def run(self) -> list[list[Task]]:
         cursor = 0
         if self.strategy is Strategy.ROUND_ROBIN:
             cursor = self.store.get_cursor(self.queues)
-        # One consistent read of the queues' clear markers, and of their locks for sequential.
-        gates = self.store.queue_gates(self.queues, self.now, locks=self.strategy is Strategy.SEQUENTIAL)
-        self.cleared_before = gates.cleared_before
-        if self.strategy is Strategy.SEQUENTIAL:
-            self.closed = [q in gates.locked for q in self.queues]
+        self._read_gates()
 
         fruitless = 0  # rounds in a row that claimed nothing
         while fruitless < MAX_FRUITLESS_ROUNDS:
@@ -80,6 +86,22 @@ class TakeRun:
             for tasks in self.taken:
                 tasks.sort(key=lambda t: (t.start_time, t.task_id))
         return self.taken
+
+    def _read_gates(self) -> None:
+        """One consistent read of the queues' clear markers, and of their locks for sequential."""
+        self.gates_read_at = self.clock.now_ms()
+        gates = self.store.queue_gates(self.queues, self.now, locks=self.strategy is Strategy.SEQUENTIAL)
+        self.cleared_before = gates.cleared_before
+        if self.strategy is Strategy.SEQUENTIAL:
+            self.closed = [closed or q in gates.locked for closed, q in zip(self.closed, self.queues, strict=True)]
+
+    def _cleared(self, queue_index: int, candidate: Candidate) -> bool:
+        """Whether a clear covers the candidate. Markers are trusted only for GATES_TRUSTED_MS
+        (a clear answers only after that, see clearing.py): past it, they are read again."""
+        if self.clock.now_ms() - self.gates_read_at >= GATES_TRUSTED_MS:
+            self._read_gates()
+        cleared_before = self.cleared_before.get(self.queues[queue_index])
+        return cleared_before is not None and candidate.start_time <= cleared_before
 
     def _read_candidates(self, limit: int) -> list[list[Candidate]]:
         request = self.request
@@ -110,6 +132,9 @@ class TakeRun:
             i, candidate = attempts[position].queue_index, attempts[position].candidate
             position += 1
             if self.closed[i] or candidate.task_id in self.tried:
+                continue
+            if self._cleared(i, candidate):
+                lost_any = True  # a clear came in meanwhile: read again, past its marker
                 continue
             self.tried.add(candidate.task_id)
             outcome, task = self.store.claim(
