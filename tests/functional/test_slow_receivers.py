@@ -57,8 +57,11 @@ def test_dripping_receivers_hold_up_no_other_callback_nor_the_batch(
 
     assert answer == {"batchItemFailures": []}
     [(_, arrived)] = [(path, at) for path, at in arrivals if path == "/hook"]
-    assert arrived - started < DEADLINE, arrived - started
-    assert took < 2 * DEADLINE + 1, took
+    # Each dripping answer lasts 10 s and the old design ran 16 POSTs at a time, per-read
+    # time-outs only: the prompt POST came after 10 s, the batch after 20 s. Now every POST
+    # starts at once and ends by the deadline; the slack is for a loaded machine.
+    assert arrived - started < DEADLINE + 3, arrived - started
+    assert took < DEADLINE + 5, took
     assert store.delivery_state(prompt)["state"] == "delivered"
     states = [store.delivery_state(task_id) for task_id in dripping]
     assert [(s["state"], s["attempts"]) for s in states] == [("pending", 1)] * DRIPPING

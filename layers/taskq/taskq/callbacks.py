@@ -1,9 +1,11 @@
 """Callback URLs (spec §4.4) and the HTTP POST that delivers a result (§4.1).
 
-In AWS a callback URL may not lead to loopback, link-local, private or reserved addresses (the
-service would otherwise POST into its own network), unless TASKQ_ALLOW_PRIVATE_CALLBACKS=true.
-It is checked at put and again at each delivery, because DNS can change in between; the
-delivery then connects to the very address it checked, so a second lookup cannot swap it.
+A callback URL is http(s) without whitespace or control characters. In AWS it may not lead to
+loopback, link-local, private or reserved addresses, nor to IPv6 forms that embed one (the
+service would otherwise POST into its own network), unless TASKQ_ALLOW_PRIVATE_CALLBACKS=true;
+a refusal never says what the host resolved to (docs/security.md). It is checked at put and
+again at each delivery, because DNS can change in between; the delivery then connects to the
+very address it checked, so a second lookup cannot swap it.
 """
 
 from __future__ import annotations
