@@ -12,18 +12,18 @@ from tests.history.workload import run_seed
 pytestmark = pytest.mark.history
 
 SEEDS = [
-    1,
     2,
     3,
+    4,
     # Seeds that find defects still open when this was written: strict, so the day they pass the
-    # marker must go (and the seed keeps guarding the fix).
+    # marker must go (and the seed keeps guarding the fix). A change that adds or removes a
+    # DynamoDB request changes every seed's run: then pick seeds again (docs/reliability.md).
     pytest.param(
-        11,
+        1,
         marks=pytest.mark.xfail(
             strict=True,
-            reason="defect 7 of issue 10, the part the replay marker does not cover: after a function error the "
-            "batch is retried shorter than the batch counted, and the next batch starts at a record inside the "
-            "counted range that carries no marker, so its records are counted again",
+            reason="found by the checker: a take answers a task that was cancelled between its claim and the "
+            "answer, without a lease",
         ),
     ),
     pytest.param(
@@ -35,11 +35,12 @@ SEEDS = [
         ),
     ),
     pytest.param(
-        19,
+        13,
         marks=pytest.mark.xfail(
             strict=True,
-            reason="found by the checker: a take answers a task cancelled between its claim and the read-back, "
-            "without a lease (and a complete after the lease's retry, as in seed 12)",
+            reason="defect 7 of issue 10, the part the replay marker does not cover: after a function error the "
+            "batch is retried shorter than the batch counted, and the next batch starts at a record inside the "
+            "counted range that carries no marker, so its records are counted again",
         ),
     ),
 ]
