@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint checkov serve sam-build bench clean lock
+.PHONY: install test lint checkov serve sam-build bench clean lock soak
 
 $(STAMP): requirements/dev.lock pyproject.toml package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ install: $(STAMP)
 PYTEST_ARGS ?= -n 2
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The randomized workload and its history checker on many seeds, faults on (docs/reliability.md):
+# SOAK_MINUTES (default 30), SOAK_SEED=<n> replays one seed, SOAK_FIRST_SEED sets where to start.
+soak: $(STAMP)
+	$(BIN)/python -m tests.history.soak
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
