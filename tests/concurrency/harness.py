@@ -54,6 +54,7 @@ class Record:
     grants: list[Grant] = field(default_factory=list)
     completions: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # task -> leases accepted
     errors: list[BaseException] = field(default_factory=list)  # a thread's crash ends the run at once
+    timed_out: bool = False  # the deadline ended the run before every expected task was completed
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def grants_by_task(self) -> dict[str, list[Grant]]:
@@ -150,7 +151,7 @@ def run_workers(
     threads.append(threading.Thread(target=reporting(sweeper), daemon=True))
     for thread in threads:
         thread.start()
-    done.wait(deadline_s)
+    record.timed_out = not done.wait(deadline_s)
     done.set()
     for thread in threads:
         thread.join(timeout=30)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from apigw import Caller
-from steps import complete, get, put, register, take_one
+from steps import complete, get, lease_call, put, register, take_one
 
 from taskq.models import Principal, Role
 from taskq.service import QueueService
@@ -75,3 +75,21 @@ def test_a_complete_repeated_after_a_crash_with_another_result_keeps_status_and_
 
     # Then the status follows the result that was stored first
     assert_agrees(get(worker, task_id).body, "succeeded", 200)
+
+
+def test_a_complete_after_the_same_lease_spent_its_retries_is_a_409_and_keeps_the_failure(
+    producer: Caller, worker: Caller
+) -> None:
+    # Given a task whose worker gave it back with no retry left: it ended failed, retries exhausted
+    task_id = put(producer, QUEUE)
+    lease = take_one(worker, QUEUE, process_max_retries=0)["lease_id"]
+    assert lease_call("retry", worker, task_id, lease, {"reason": "gave up"}).status == 200
+
+    # When a complete comes in under that same lease (with its header, and without)
+    with_header = complete(worker, task_id, {"status_code": 200}, lease)
+    without_header = complete(worker, task_id, {"status_code": 200})
+
+    # Then neither is acknowledged (its result would be dropped), and the failure stands
+    assert (with_header.status, without_header.status) == (409, 409), (with_header, without_header)
+    task = get(worker, task_id).body
+    assert (task["status"], task["result"]["message"]) == ("failed", "retries exhausted"), task

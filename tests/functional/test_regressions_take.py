@@ -25,6 +25,7 @@ from tests.servers import client_for, dynalite_command, tables_on
 
 QUEUE = "regress"
 FULL = f"{QUEUE}:0"
+PRODUCER = Principal("ak-producer-0001", Role.PRODUCER)
 
 
 @pytest.fixture(autouse=True)
@@ -241,3 +242,36 @@ def test_a_take_that_meets_a_new_clear_reads_again_past_it(
 
     # When the take goes on to claim, then it skips the covered task and gets the later one
     assert [t["task_id"] for t in take(worker, [FULL], 1)[FULL]] == later[1:]
+
+
+# --- found by the history checker: a task cancelled between its claim and the take's answer ---
+
+
+def test_a_task_cancelled_between_its_sequential_claim_and_the_read_back_is_not_handed_out(
+    producer: Caller, worker: Caller, service: QueueService, store: DynamoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a waiting task, and its producer's cancel landing right after a sequential claim
+    # committed, before the take reads the claimed task back (a transaction returns no values)
+    task_id = put(producer, QUEUE)
+    read_task = store.get_task
+    cancelled: list[str] = []
+
+    def cancel_first(claimed_id: str) -> Task | None:
+        if not cancelled:
+            cancelled.append("cancelling")
+            cancelled.append(service.cancel(PRODUCER, claimed_id))
+        return read_task(claimed_id)
+
+    monkeypatch.setattr(store, "get_task", cancel_first)
+
+    # When a worker takes
+    answer = take(worker, [FULL], 1, strategy="sequential")
+    monkeypatch.undo()
+
+    # Then the cancel went through, and the take does not answer a cancelled task (without a
+    # lease it could use); the queue's lock went with the cancel
+    assert cancelled == ["cancelling", task_id]
+    assert answer == {}
+    assert stored(worker, task_id)["status"] == "cancelled"
+    second = put(producer, QUEUE)
+    assert [t["task_id"] for t in take(worker, [FULL], 1, strategy="sequential")[FULL]] == [second]

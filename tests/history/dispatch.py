@@ -1,6 +1,6 @@
 """The dispatcher side of a run: the Tasks stream read the way Lambda's event source mapping
 hands it over (batches of varying length, a retry from the batch's first record after a
-function error or from the first reported record), and a recording receiver for callbacks."""
+function error or from the first reported record, never ending before the attempt it repeats), and a recording receiver for callbacks."""
 
 from __future__ import annotations
 
@@ -53,6 +53,10 @@ class StreamFeed:
         self._rng = rng
         self.pending: list[dict[str, Any]] = []
         self.function_errors = 0
+        # A retry never ends before the attempt it repeats: Lambda re-reads from the batch's
+        # first record (or the first one reported failed) up to its batch size, and the local
+        # server resends what it read. The counters' replay markers rely on it (design.md).
+        self._retry_length = 0
 
     def step(self) -> bool:
         """One invocation; False when there was nothing to hand over."""
@@ -61,18 +65,20 @@ class StreamFeed:
         self.pending += new
         if not self.pending:
             return False
-        batch = self.pending[: self._rng.randint(1, 8)]
+        batch = self.pending[: max(self._rng.randint(1, 8), self._retry_length)]
         span = f"{batch[0]['dynamodb']['SequenceNumber'][-4:]}..{batch[-1]['dynamodb']['SequenceNumber'][-4:]}"
         try:
             response = handle_batch({"Records": batch}, None)
         except Exception as error:  # a function error: Lambda retries from the batch's first record
             self.function_errors += 1
+            self._retry_length = len(batch)
             self._history.batches.append(f"{span}: function error {type(error).__name__}")
             return True
         failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
         first = next((i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] in failed), len(batch))
         self._history.batches.append(f"{span}: " + (f"retry from record {first}" if first < len(batch) else "done"))
         self.pending = self.pending[first:]
+        self._retry_length = len(batch) - first
         return True
 
 

@@ -166,7 +166,7 @@ class QueueService:
         for _ in range(MAX_STATE_RETRIES):
             if lease_id is not None:
                 require_lease(task, lease_id)
-            if task.status in (Status.SUCCEEDED, Status.FAILED):
+            if task.status in (Status.SUCCEEDED, Status.FAILED) and task.result_lease == task.lease_id:
                 return task_id  # an idempotent repeat: nothing changes, no second callback
             if task.status is not Status.RUNNING:
                 raise StateConflict(f"task {task_id} is {task.status.value}, not running")

@@ -55,6 +55,14 @@ class IdempotencyConflict(Conflict):
         super().__init__("Idempotency-Key: already used with a different request body")
 
 
+def held_by(lease: Lease, task: Task | None, otherwise: ClaimOutcome) -> tuple[ClaimOutcome, Task | None]:
+    """CLAIMED when `task` is running under `lease`: our claim committed and nothing ended it
+    since (a cancel right after the claim means the task is not handed out); else `otherwise`."""
+    if task is not None and task.status is Status.RUNNING and task.lease_id == lease.lease_id:
+        return ClaimOutcome.CLAIMED, task
+    return otherwise, None
+
+
 class TaskRecords(StoreBase):
     def put_task(self, task: Task, idempotency: IdempotencyRecord | None, now: int) -> str:
         """Stores a new waiting task. With an idempotency record, the task and the record are
@@ -204,10 +212,7 @@ class TaskRecords(StoreBase):
                 raise
             # The claim may have committed with its answer lost for good: one consistent read
             # tells (a read that fails too raises, so the take fails rather than guess).
-            task = self.get_task(task_id)
-            if task is not None and task.lease_id == lease.lease_id:
-                return ClaimOutcome.CLAIMED, task
-            return ClaimOutcome.TASK_GONE, None
+            return held_by(lease, self.get_task(task_id), ClaimOutcome.TASK_GONE)
 
     def _claim_alone(self, update: dict[str, Any], lease: Lease) -> tuple[ClaimOutcome, Task | None]:
         try:
@@ -244,8 +249,9 @@ class TaskRecords(StoreBase):
             if task_code != "ConditionalCheckFailed":
                 return otherwise, None
             return self._claimed_by(lease, reasons[1].get("Item"), update["Key"], otherwise)
-        # A transaction returns no values: read the claimed task back.
-        return ClaimOutcome.CLAIMED, self.get_task(task_id)
+        # A transaction returns no values: read the claimed task back (a cancel may have come
+        # in between: then it is not handed out).
+        return held_by(lease, self.get_task(task_id), ClaimOutcome.TASK_GONE)
 
     def _claimed_by(
         self, lease: Lease, item: dict[str, Any] | None, key: dict[str, Any], otherwise: ClaimOutcome
@@ -255,9 +261,7 @@ class TaskRecords(StoreBase):
         the image (a backend that does not return it), one consistent read."""
         if item is None:
             item = self._db.get_item(TableName=self._tables.tasks, Key=key, ConsistentRead=True).get("Item")
-        if item is not None and item.get("lease_id", {}).get("S") == lease.lease_id:
-            return ClaimOutcome.CLAIMED, item_to_task(item)
-        return otherwise, None
+        return held_by(lease, None if item is None else item_to_task(item), otherwise)
 
     def held_locks(self, queues: Sequence[QueueLevel], now: int) -> set[QueueLevel]:
         """The queues whose sequential lock is held by an unexpired lease."""
