@@ -322,3 +322,49 @@ def test_a_sender_that_raises_is_a_failed_attempt_retried_and_dead_lettered(
     [letter] = call("GET", "/v1/console/dead-letters", None, admin).body
     assert (letter["task_id"], letter["attempts"], letter["last_status"]) == (task_id, 3, None)
     assert letter["last_error"].startswith("UnicodeEncodeError: ")
+
+
+@pytest.mark.parametrize("first_attempts_fail", [False, True], ids=["first-attempt", "retry"])
+def test_no_post_starts_on_a_claim_that_could_lapse_before_its_deadline(
+    first_attempts_fail: bool,
+    producer: Caller,
+    worker: Caller,
+    store: DynamoStore,
+    dispatcher: Dispatcher,
+    receiver: FakeReceiver,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by the history checker: reading the result after taking the claim was slow (the
+    claim's end drew near), the POST went out anyway, outlived the claim, and the retry job made
+    it a second time."""
+    [task_id] = completed_tasks(producer, worker, 1)
+    if first_attempts_fail:
+        receiver.answers = [503]
+        dispatcher.run_stream()
+        clock.advance(10)  # due again
+    read_result, slow = store.get_result, []
+
+    def slow_read(*args: Any) -> Any:
+        if not slow:  # the first read after the claim takes 55 of its 60 s
+            slow.append(True)
+            clock.advance(55)
+        return read_result(*args)
+
+    monkeypatch.setattr(store, "get_result", slow_read)
+    post = receiver.post
+
+    def post_then_retry_job_runs(url: str, body: bytes, headers: Any) -> Attempt:
+        attempt = post(url, body, headers)
+        clock.advance(9)  # within the POST's deadline, past the claim's end
+        dispatcher.run_scheduled()
+        return attempt
+
+    receiver.post = post_then_retry_job_runs  # type: ignore[method-assign]
+    dispatcher.run_scheduled() if first_attempts_fail else dispatcher.run_stream()
+    receiver.post = post  # type: ignore[method-assign]
+    clock.advance(3600)
+    dispatcher.run_scheduled()
+
+    assert slow, "the slow read never happened"
+    assert receiver.delivered_task_ids() == [task_id]  # delivered, once

@@ -33,6 +33,10 @@ T = TypeVar("T")
 # deadline (callbacks.POST_TIMEOUT_SECONDS, 10 s) with ample room to record the outcome. A claim
 # is taken (or renewed) per attempt, never per batch, so no POST is ever made on a lapsed claim.
 CLAIM_SECONDS = 60
+# A POST starts only while at least this share of its claim is left (15 s of 60: past the POST's
+# deadline): the steps between the claim and the POST (reading the result) may have been slow,
+# and a POST that could outlive its claim might be made again by the retry job meanwhile.
+CLAIM_LEFT_TO_POST = 0.25
 # Every delivery of a stream batch (at most 99 records) at once: a slow receiver holds up only
 # its own delivery, never another task's, and a batch ends within one POST deadline.
 SEND_WORKERS = 100
@@ -149,7 +153,7 @@ class CallbackDispatcher:
             return "unsettled"
         if delivery is None:
             return "skipped"  # no longer due: another run claimed or settled it
-        return self._attempt(Claimed(delivery, claim_id))
+        return self._attempt(Claimed(delivery, claim_id), claimed_until=now + self._claim_ms)
 
     def _renew_and_attempt(self, claimed: Claimed) -> str:
         """The claim taken with the record, renewed from now: the stream handler may reach
@@ -163,14 +167,17 @@ class CallbackDispatcher:
         if not renewed:
             self._telemetry.log("callback claim lapsed; the retry job has it", task_id=delivery.task_id)
             return "lapsed"
-        return self._attempt(claimed)
+        return self._attempt(claimed, claimed_until=now + self._claim_ms)
 
-    def _attempt(self, claimed: Claimed) -> str:
+    def _attempt(self, claimed: Claimed, claimed_until: int) -> str:
         """One POST of the task's result and its outcome recorded: delivered, retry or dead."""
         delivery = claimed.delivery
         fields = {"task_id": delivery.task_id, "queue": f"{delivery.queue}:{delivery.level}"}
         try:
             result = self._store.get_result(delivery.task_id, delivery.result_lease) if delivery.result_lease else None
+            if self._clock.now_ms() > claimed_until - int(self._claim_ms * CLAIM_LEFT_TO_POST):
+                self._telemetry.log("callback claim too short to post; the retry job has it", **fields)
+                return "lapsed"
             if result is None:
                 attempt = _Failed(f"no result stored for task {delivery.task_id}")
             else:
