@@ -165,9 +165,7 @@ class Worker(Actor):
         if self.rng.random() < 0.05:
             self.ctx.shared_leases.append((task_id, lease.lease_id))
         if self.rng.random() < 0.2:  # a twin completes under the same lease, side by side
-            twin = Worker(
-                f"{self.name}-twin{len(self.history.leases)}", self.ctx.seed, self.service, self.history, self.ctx
-            )
+            twin = Worker(f"{self.name}-twin-{lease.lease_id}", self.ctx.seed, self.service, self.history, self.ctx)
             self.ctx.scheduler.spawn(twin.name, lambda: twin.complete(task_id, lease.lease_id, None))
         self.ctx.scheduler.point()
         if self.rng.random() < 0.25:

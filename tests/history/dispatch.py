@@ -1,6 +1,7 @@
 """The dispatcher side of a run: the Tasks stream read the way Lambda's event source mapping
 hands it over (batches of varying length, a retry from the batch's first record after a
-function error or from the first reported record, never ending before the attempt it repeats), and a recording receiver for callbacks."""
+function error or from the first reported record, never ending before the attempt it repeats),
+and a recording receiver for callbacks."""
 
 from __future__ import annotations
 

@@ -54,6 +54,10 @@ class Scheduler:
         loop while `foreground_running()`)."""
         thread = threading.Thread(target=self._actor, args=(name, body), name=name, daemon=True)
         with self._cv:
+            # Names are how the baton is passed: two live actors of one name would leave one of
+            # them waiting for ever once the other ends.
+            if name in self._alive:
+                raise ValueError(f"an actor named {name!r} is already running")
             self._alive.add(name)
             if foreground:
                 self._foreground.add(name)
