@@ -77,10 +77,13 @@ def compiled_copy() -> Iterator[Path]:
         yield root
 
 
-def _env(root: Path, function_dir: str) -> dict[str, str]:
+def function_env(root: Path, function_dir: str) -> dict[str, str]:
     path = os.pathsep.join([str(root / LAYER), str(root / function_dir)])
+    # LAMBDA_TASK_ROOT as Lambda sets it: powertools' Tracer and the X-Ray SDK take their Lambda
+    # paths only when it is set (without it the SDK builds X-Ray clients for central sampling).
+    lambda_env = {"LAMBDA_TASK_ROOT": str(root / function_dir), "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13"}
     # Nothing is written while timing: every import reads the bytecode compiled beforehand.
-    return {**os.environ, **FUNCTION_ENV, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
+    return {**os.environ, **FUNCTION_ENV, **lambda_env, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def import_ms(root: Path, function_dir: str, module: str) -> tuple[float, float]:
@@ -88,7 +91,7 @@ def import_ms(root: Path, function_dir: str, module: str) -> tuple[float, float]
     the waits for a CPU that other jobs hold; the CPU time is the import's own work."""
     out = subprocess.run(
         [sys.executable, "-c", TIMED_IMPORT, module],
-        env=_env(root, function_dir),
+        env=function_env(root, function_dir),
         capture_output=True,
         text=True,
         check=True,
@@ -101,7 +104,7 @@ def heaviest_packages(root: Path, function_dir: str, module: str, top: int = 5) 
     """Top-level packages by cumulative import time (`python -X importtime`), in ms."""
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-        env=_env(root, function_dir),
+        env=function_env(root, function_dir),
         capture_output=True,
         text=True,
         check=True,
