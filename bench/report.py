@@ -125,7 +125,10 @@ def cold_start(c: dict[str, Any]) -> str:
         "heaviest imports (ms, cumulative)",
         "zipped size",
     ]
-    return f"Cold start (Python {c['python']}; sizes: {sizes.get('source', 'not measured')})\n" + _table(head, rows)
+    load = c.get("load_average", {}).get("before", "?")
+    source = sizes.get("source", "not measured")
+    title = f"Cold start (Python {c['python']}, compiled bytecode, load average {load}; sizes: {source})"
+    return title + "\n" + _table(head, rows)
 
 
 def overhead(o: dict[str, Any]) -> str:
