@@ -122,7 +122,7 @@ def cold_start(c: dict[str, Any]) -> str:
         f"import ms median of {c.get('runs', 5)}",
         "min",
         "CPU ms median",
-        "heaviest imports (ms, cumulative)",
+        "heaviest packages (ms of their own modules)",
         "zipped size",
     ]
     load = c.get("load_average", {}).get("before", "?")
