@@ -122,10 +122,13 @@ def cold_start(c: dict[str, Any]) -> str:
         f"import ms median of {c.get('runs', 5)}",
         "min",
         "CPU ms median",
-        "heaviest imports (ms, cumulative)",
+        "heaviest packages (ms of their own modules)",
         "zipped size",
     ]
-    return f"Cold start (Python {c['python']}; sizes: {sizes.get('source', 'not measured')})\n" + _table(head, rows)
+    load = c.get("load_average", {}).get("before", "?")
+    source = sizes.get("source", "not measured")
+    title = f"Cold start (Python {c['python']}, compiled bytecode, load average {load}; sizes: {source})"
+    return title + "\n" + _table(head, rows)
 
 
 def overhead(o: dict[str, Any]) -> str:

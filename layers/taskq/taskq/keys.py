@@ -9,13 +9,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import permissions
 from .clock import Clock
 from .errors import NotFound
 from .models import Principal, Role
-from .requests import KeyCreateRequest
+
+if TYPE_CHECKING:  # an annotation only: pydantic stays out of the functions that never parse requests
+    from .requests import KeyCreateRequest
 
 SECRET_PREFIX = "tq_"  # noqa: S105 - a prefix that marks taskq secrets, not a secret
 

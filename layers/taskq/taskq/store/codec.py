@@ -6,26 +6,23 @@ import hashlib
 import json
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from ..models import ResponseMode, Status, Task
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+from .attribute_values import deserialize, serialize
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in values.items()}
+    return {k: serialize(v) for k, v in values.items()}
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+    return {k: deserialize(v) for k, v in item.items()}
 
 
 def expression_values(**values: Any) -> dict[str, Any]:
     """`ExpressionAttributeValues` from keyword arguments: `now=5` gives `{":now": {"N": "5"}}`."""
-    return {f":{k}": _serializer.serialize(v) for k, v in values.items()}
+    return {f":{k}": serialize(v) for k, v in values.items()}
 
 
 def to_json(value: Any) -> str:
