@@ -14,7 +14,9 @@ from stream import Dispatcher, FakeReceiver
 
 from taskq.callbacks import Attempt
 from taskq.clock import ManualClock
-from taskq.store import DynamoStore
+from taskq.delivery import CallbackDispatcher, RetryPolicy
+from taskq.store import Delivery, DynamoStore
+from tests.faults import FaultPlan, Kind, Scripted
 
 URL = "https://producer.example.com/hooks/taskq"
 RESULT = {"status_code": 200, "request_id": "req-1", "body": {"choices": [{"text": "¡hola!"}], "t": 0.5}}
@@ -368,3 +370,52 @@ def test_no_post_starts_on_a_claim_that_could_lapse_before_its_deadline(
 
     assert slow, "the slow read never happened"
     assert receiver.delivered_task_ids() == [task_id]  # delivered, once
+
+
+def delivery_of(store: DynamoStore, task_id: str) -> Delivery:
+    task = store.get_task(task_id)
+    assert task is not None
+    return Delivery(task.task_id, task.queue, task.level, task.callback_url, task.status.value, task.result_lease)
+
+
+def test_an_attempt_stalled_past_its_claim_after_a_successful_post_reports_itself_unsettled(
+    producer: Caller, worker: Caller, store: DynamoStore, receiver: FakeReceiver, clock: ManualClock
+) -> None:
+    """Found by the history checker: the POST succeeded, then the function stalled past its
+    claim before recording it, and the retry job sent the result again. A POST and a write
+    cannot be one step; what the dispatcher can do is say so instead of counting a delivery."""
+    [task_id] = completed_tasks(producer, worker, 1)
+    stalled = CallbackDispatcher(store, clock, receiver, RetryPolicy(), workers=1)
+    retry_job = CallbackDispatcher(store, clock, receiver, RetryPolicy(), workers=1)
+    claimed = stalled.start(delivery_of(store, task_id))
+    assert claimed is not None
+    record_delivered, stalls, outcomes = store.record_delivered, [], []
+
+    def stall_then_record(*args: Any) -> bool:
+        if not stalls:  # the first outcome write stalls; the retry job's goes through
+            stalls.append(True)
+            clock.advance(61)  # the claim lapses before the outcome is written
+            outcomes.append(retry_job.retry_due())
+        return record_delivered(*args)
+
+    store.record_delivered = stall_then_record  # type: ignore[method-assign]
+    assert stalled.attempt_all([claimed]) == Counter({"unsettled": 1})
+    assert outcomes == [Counter({"delivered": 1})]
+    assert receiver.delivered_task_ids() == [task_id, task_id]
+    assert store.delivery_state(task_id)["state"] == "delivered"
+
+
+def test_a_settle_sent_again_after_its_answer_was_lost_still_counts(
+    producer: Caller, worker: Caller, store: DynamoStore, dynamodb: Any, receiver: FakeReceiver, clock: ManualClock
+) -> None:
+    [task_id] = completed_tasks(producer, worker, 1)
+    dispatcher = CallbackDispatcher(store, clock, receiver, RetryPolicy(), workers=1)
+    claimed = dispatcher.start(delivery_of(store, task_id))
+    # the 1st UpdateItem renews the claim before the POST, the 2nd records the delivery
+    plan = FaultPlan(script=[Scripted("UpdateItem", 2, Kind.LOST)])
+    plan.attach(dynamodb)
+
+    assert claimed is not None and dispatcher.attempt_all([claimed]) == Counter({"delivered": 1})
+    assert [str(i.kind) for i in plan.injected] == ["lost"]
+    assert receiver.delivered_task_ids() == [task_id]
+    assert store.delivery_state(task_id)["state"] == "delivered"

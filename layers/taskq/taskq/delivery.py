@@ -203,7 +203,11 @@ class CallbackDispatcher:
         delivery, now = claimed.delivery, self._clock.now_ms()
         attempts = delivery.attempts + 1
         if attempt.ok:
-            self._store.record_delivered(delivery.task_id, claimed.claim_id, attempts, attempt.http_status, now)
+            if not self._store.record_delivered(delivery.task_id, claimed.claim_id, attempts, attempt.http_status, now):
+                # Stalled past the claim after a POST that succeeded: the retry job took the
+                # delivery up and sends it again (a POST and a write cannot be one step).
+                self._telemetry.log("callback attempt failed to settle", level="error", claim="taken over", **fields)
+                return "unsettled"
             self._telemetry.count("CallbacksDelivered")
             self._telemetry.log("callback delivered", attempts=attempts, http_status=attempt.http_status, **fields)
             return "delivered"

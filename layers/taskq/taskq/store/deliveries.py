@@ -4,6 +4,10 @@ One delivery record per task, created once (a replayed stream record finds it an
 nothing). Every attempt first claims the record with a conditional write, so two consumers
 never send the same result at once; a claim that is never settled (a crash mid-attempt) ends
 at its `due_at` and the retry job takes the delivery up again.
+
+Settling keeps the attempt's `claim_id`: the same settle sent again (botocore retrying a write
+whose answer was lost) applies again, unchanged, and still reports success; only a settle
+whose claim was taken over by a later attempt fails.
 """
 
 from __future__ import annotations
@@ -128,7 +132,7 @@ class DeliveryRecords(StoreBase):
             task_id,
             claim_id,
             "SET #state = :delivered, attempts = :attempts, last_status = :status, delivered_time = :now "
-            "REMOVE claim_id, due_shard, due_at",
+            "REMOVE due_shard, due_at",
             {"delivered": DELIVERED, "attempts": attempts, "status": http_status, "now": now},
         )
 
@@ -137,7 +141,7 @@ class DeliveryRecords(StoreBase):
         return self._settle(
             task_id,
             claim_id,
-            "SET attempts = :attempts, last_status = :status, last_error = :error, due_at = :due REMOVE claim_id",
+            "SET attempts = :attempts, last_status = :status, last_error = :error, due_at = :due",
             {"attempts": failure.attempts, "status": failure.http_status, "error": failure.error, "due": due_at},
         )
 
@@ -147,7 +151,7 @@ class DeliveryRecords(StoreBase):
             delivery.task_id,
             claim_id,
             "SET #state = :dead, attempts = :attempts, last_status = :status, last_error = :error, "
-            "failed_time = :now REMOVE claim_id, due_shard, due_at",
+            "failed_time = :now REMOVE due_shard, due_at",
             {
                 "dead": DEAD,
                 "attempts": failure.attempts,
