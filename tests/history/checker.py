@@ -7,7 +7,8 @@ exists and is final; never two live leases on one task at one instant; at most o
 per sequential queue at any instant; a final status never changes; the stored result agrees with
 the status; acknowledged completes and cancels hold; counters equal the truth; each callback
 succeeded at most once, and every finished task with a callback_url was delivered or
-dead-lettered; no task of a clear that answered is handed out; no actor met an error that is not a domain answer or an injected fault.
+dead-lettered; no task of a clear that answered is handed out; no actor met an error that is
+not a domain answer or an injected fault.
 """
 
 from __future__ import annotations
