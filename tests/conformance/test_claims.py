@@ -64,7 +64,7 @@ def test_a_sequential_claim_holds_the_queue_lock_until_its_lease_ends(store: Dyn
 
     assert outcome is ClaimOutcome.CLAIMED and claimed.holds_lock
     assert store.held_locks([Q], clock.now_ms()) == {Q}
-    assert store.queue_gates([Q], clock.now_ms(), locks=True).locked == {Q}
+    assert store.queue_gates([Q], clock.now_ms(), locks=[Q]).locked == {Q}
     assert store.claim(second.task_id, clock.now_ms(), lease(clock), lock=Q) == (ClaimOutcome.QUEUE_LOCKED, None)
     assert store.get_task(second.task_id).status is Status.WAITING
 

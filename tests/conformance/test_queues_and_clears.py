@@ -44,7 +44,7 @@ def test_a_clear_marker_only_moves_forward_and_retires_only_as_read(store: Dynam
     store.mark_cleared(Q, 1_000)  # an older clear answering late never moves the marker back
     store.mark_cleared(other, 500)
 
-    assert store.queue_gates([Q, other, QueueLevel("never", 0)], clock.now_ms(), locks=True).cleared_before == {
+    assert store.queue_gates([Q, other, QueueLevel("never", 0)], clock.now_ms()).cleared_before == {
         Q: 2_000,
         other: 500,
     }

@@ -244,6 +244,26 @@ def test_a_take_that_meets_a_new_clear_reads_again_past_it(
     assert [t["task_id"] for t in take(worker, [FULL], 1)[FULL]] == later[1:]
 
 
+def test_markers_cached_by_an_earlier_take_never_hide_a_clear_that_answered(
+    producer: Caller, worker: Caller, store: DynamoStore, clock: ManualClock
+) -> None:
+    # Given an instance whose take read "no marker" for the queue (issue 16: later takes reuse it)
+    assert take(worker, [FULL], 1) == {}
+    task_id = put(producer, QUEUE)
+    clock.advance(ms=1)
+    # and a clear, too big to cancel anything within its call, that then answers (3 s later)
+    clearer = QueueClearer(store, clock)
+    assert clearer.clear(QueueLevel(QUEUE, 0), sync_limit=0) is False
+
+    # When the same instance takes after the answer
+    answer = take(worker, [FULL], 1)
+
+    # Then it hands out nothing the clear covers, and the clear's job cancels the task
+    assert answer == {}
+    clearer.continue_pending()
+    assert stored(worker, task_id)["status"] == "cancelled"
+
+
 # --- found by the history checker: a task cancelled between its claim and the take's answer ---
 
 

@@ -17,7 +17,7 @@ from taskq.models import Principal, Role, Strategy
 from taskq.requests import HeartbeatRequest, PutRequest, RetryRequest, TakeRequest
 from taskq.service import QueueService
 from tests.history.checker import Violation
-from tests.history.model import History, Lease, Put
+from tests.history.model import HandOut, History, Lease, Put
 
 ENDPOINT = "/v1/chat/completions"
 CALLBACK_URL = "https://receiver.example/callback"
@@ -125,6 +125,7 @@ class Worker(Actor):
             process_max_retries=self.rng.choice((-1, 0, 1, 2, 3)),
         )
         self.ctx.capturing[self.name] = captured = set()
+        began = self.now()
         try:
             answer = self.call("take", lambda: self.service.take(WORKER, request))
         finally:
@@ -144,6 +145,8 @@ class Worker(Actor):
                 continue
             tasks.append(task)
         for task in tasks:
+            queue = f"{task['queue']}:{task['level']}"
+            self.history.hand_outs.append(HandOut(task["task_id"], queue, task["start_time"], task["attempts"], began))
             lease = Lease(task["task_id"], task["lease_id"], f"{task['queue']}:{task['level']}", self.name)
             lease.believed(now, task["lease_expire_time"])
             self.history.leases[lease.lease_id] = lease

@@ -7,7 +7,8 @@ exists and is final; never two live leases on one task at one instant; at most o
 per sequential queue at any instant; a final status never changes; the stored result agrees with
 the status; acknowledged completes and cancels hold; counters equal the truth; each callback
 succeeded at most once, and every finished task with a callback_url was delivered or
-dead-lettered; no actor met an error that is not a domain answer or an injected fault.
+dead-lettered; no task of a clear that answered is handed out; no actor met an error that is
+not a domain answer or an injected fault.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def check(run: Run, phase: str) -> list[Violation]:
         + _acknowledged(run, tasks)
         + _counters(run, tasks)
         + _callbacks(run, tasks)
+        + _clears(run)
         + [
             Violation("no unexpected error", "", f"{actor} {op}: {trace}")
             for actor, op, trace in run.history.unexpected
@@ -234,6 +236,24 @@ def _callbacks(run: Run, tasks: dict[str, Task]) -> list[Violation]:
                 Violation("a callback is delivered or dead-lettered", t.task_id, "delivered, never POSTed 2xx")
             )
     return found
+
+
+def _clears(run: Run) -> list[Violation]:
+    """Spec §3.10: from the moment a clear answers, none of its tasks is handed out. Judged on
+    what is sure from the history: a take that began after the answer handing out, for the
+    first time, a task of the cleared queue-level put before the clear began (so it was waiting
+    when the marker was stored). Takes cache markers (taskq/marker_cache.py): this is their bound."""
+    return [
+        Violation(
+            "no task of a clear that answered is handed out",
+            h.task_id,
+            f"{h.queue} cleared at {c.began} (answered {c.answered}); put at {h.start_time}, "
+            f"handed out by a take begun at {h.take_began}",
+        )
+        for c in run.history.clears
+        for h in run.history.hand_outs
+        if h.queue == c.queue and h.start_time < c.began and h.attempts == 1 and h.take_began > c.answered
+    ]
 
 
 def replay_command(seed: int) -> str:

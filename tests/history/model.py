@@ -67,6 +67,26 @@ class Post:
     at: int
 
 
+@dataclass(frozen=True)
+class Clear:
+    """An acknowledged clear: it covers the tasks of `queue` put before `began` at least."""
+
+    queue: str
+    began: int
+    answered: int
+
+
+@dataclass(frozen=True)
+class HandOut:
+    """A task a take answered: when the take call began, and the task as the answer showed it."""
+
+    task_id: str
+    queue: str
+    start_time: int
+    attempts: int
+    take_began: int
+
+
 @dataclass
 class History:
     puts: list[Put] = field(default_factory=list)
@@ -85,6 +105,8 @@ class History:
     unexpected: list[tuple[str, str, str]] = field(default_factory=list)  # actor, operation, traceback
     monitored: list[Any] = field(default_factory=list)  # violations of state invariants seen during the run
     events: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    clears: list[Clear] = field(default_factory=list)
+    hand_outs: list[HandOut] = field(default_factory=list)
 
     def log(self, task_id: str, at: int, actor: str, text: str) -> None:
         self.events[task_id].append(f"t={at} {actor}: {text}")

@@ -1,8 +1,8 @@
 """Clearing a queue-level (spec §3.10): every task waiting in it that was put before the call
 is cancelled; none of them is handed out from the moment the call answers.
 
-The call first stores the queue-level's `cleared_before` time, which every take reads (in the
-BatchGetItem it makes anyway for sequential locks), so cleared tasks drop out of takes at once.
+The call first stores the queue-level's `cleared_before` time, which every take reads (or
+reuses from a read of the last 2 s, see below), so cleared tasks drop out of takes.
 It then cancels what it can within `sync_limit`; a scheduled job (every minute in AWS, every
 second locally) cancels the rest in pages. The ready index is the job's cursor: a cancelled
 task leaves it, so a job that stops anywhere resumes where it stopped.
@@ -18,10 +18,11 @@ from .models import QueueLevel
 from .store import DynamoStore
 from .telemetry import NO_TELEMETRY, Telemetry
 
-# A take trusts the clear markers it read for this long (take.py), then reads them again; a
-# clear answers only this long plus a margin (for the claim write in flight and clock skew
-# between functions) after its marker is stored. So any claim made after the clear answered was
-# preceded by a read of the gates that saw the marker.
+# A take trusts clear markers for this long from the moment before their read was sent (take.py;
+# the read may be an earlier take's of the same instance, marker_cache.py), then reads them
+# again; a clear answers only this long plus a margin (for the claim write in flight and clock
+# skew between functions) after its marker is stored. So any claim made after the clear
+# answered was preceded by a read of the gates that saw the marker.
 GATES_TRUSTED_MS = 2_000
 CLEAR_ANSWER_DELAY_MS = GATES_TRUSTED_MS + 1_000
 SYNC_CANCEL_LIMIT = 500  # cancelled within the API call: about 2-3 s of conditional writes

@@ -13,6 +13,7 @@ from .contention import ClaimSpread
 from .errors import BadRequest, LeaseConflict, NotImplementedYet, PayloadTooLarge, QueueNotFound, StateConflict
 from .ids import new_instance_id, new_task_id
 from .leases import RETRIES_EXHAUSTED_RESULT_KEY, lease_until, retries_exhausted_result, retries_remain
+from .marker_cache import ClearMarkerCache
 from .models import Principal, ResponseMode, Status, Task
 from .permissions import ANY_ROLE, PRODUCERS, WORKERS
 from .requests import MAX_INT_DIGITS, HeartbeatRequest, PutRequest, RegisterRequest, RetryRequest, TakeRequest
@@ -70,6 +71,8 @@ class QueueService:
         self._registered: dict[str, str] = {}
         # How widely this instance spreads its claims: wider while it loses them to other takers.
         self._spread = ClaimSpread()
+        # Clear markers read by earlier takes, trusted for a bounded time (marker_cache.py).
+        self._clear_markers = ClearMarkerCache()
 
     def now_ms(self) -> int:
         return self._clock.now_ms()
@@ -141,7 +144,8 @@ class QueueService:
             permissions.require_queue(principal, queue.name, WORKERS, "take")
         self._require_registered([q.name for q in queues])
         now = self._clock.now_ms()
-        run = TakeRun(self._store, self._clock, request, queues, spread=self._spread.width(now))
+        spread = self._spread.width(now)
+        run = TakeRun(self._store, self._clock, request, queues, spread=spread, markers=self._clear_markers)
         taken = run.run()
         self._spread.record(now, run.lost_claims, reached=run.spread)
         self._telemetry.count("TasksTaken", sum(map(len, taken)))

@@ -10,6 +10,7 @@ from .clock import Clock
 from .contention import MAX_WIDTH
 from .ids import new_lease_id
 from .leases import lease_until
+from .marker_cache import ClearMarkerCache
 from .models import Candidate, QueueLevel, Strategy, Task
 from .requests import TakeRequest
 from .store import ClaimOutcome, DynamoStore, Lease
@@ -40,8 +41,10 @@ class TakeRun:
         request: TakeRequest,
         queues: list[QueueLevel],
         spread: int = 1,
+        markers: ClearMarkerCache | None = None,
     ) -> None:
         self.store = store
+        self.markers = markers or ClearMarkerCache()  # the instance's, so later takes reuse them
         self.clock = clock
         now = clock.now_ms()
         self.spread = spread if request.strategy in SPREADING else 1
@@ -54,12 +57,12 @@ class TakeRun:
         self.tried: set[str] = set()
         self.closed = [False] * len(queues)  # sequential: locked, or served once in this call
         self.cleared_before: dict[QueueLevel, int] = {}  # queue clears in progress (clearing.py)
-        self.gates_read_at = 0  # clock time before the clear markers were last read
+        self.gates_read_at = 0  # clock time before the oldest read of the markers in use
         self.lost_claims = 0  # candidates a concurrent taker claimed first
 
     def run(self) -> list[list[Task]]:
         cursor = 0
-        if self.strategy is Strategy.ROUND_ROBIN:
+        if self.strategy is Strategy.ROUND_ROBIN and len(self.queues) > 1:  # one queue: no order to keep
             cursor = self.store.get_cursor(self.queues)
         self._read_gates()
 
@@ -88,12 +91,17 @@ class TakeRun:
         return self.taken
 
     def _read_gates(self) -> None:
-        """One consistent read of the queues' clear markers, and of their locks for sequential."""
-        self.gates_read_at = self.clock.now_ms()
-        gates = self.store.queue_gates(self.queues, self.now, locks=self.strategy is Strategy.SEQUENTIAL)
-        self.cleared_before = gates.cleared_before
-        if self.strategy is Strategy.SEQUENTIAL:
-            self.closed = [closed or q in gates.locked for closed, q in zip(self.closed, self.queues, strict=True)]
+        """The queues' clear markers, read only where the instance's are no longer trusted, and
+        for sequential its locks, always read (a lock lives seconds): at most one BatchGetItem."""
+        read_at = self.clock.now_ms()
+        stale = self.markers.stale(self.queues, read_at)
+        sequential = self.strategy is Strategy.SEQUENTIAL
+        if stale or sequential:
+            gates = self.store.queue_gates(stale, self.now, locks=self.queues if sequential else ())
+            self.markers.record(stale, read_at, gates.cleared_before)
+            if sequential:
+                self.closed = [closed or q in gates.locked for closed, q in zip(self.closed, self.queues, strict=True)]
+        self.cleared_before, self.gates_read_at = self.markers.markers(self.queues)
 
     def _cleared(self, queue_index: int, candidate: Candidate) -> bool:
         """Whether a clear covers the candidate. Markers are trusted only for GATES_TRUSTED_MS

@@ -43,12 +43,14 @@ class ClearRecords(StoreBase):
             if not is_condition_failure(e):
                 raise
 
-    def queue_gates(self, queues: Sequence[QueueLevel], now: int, *, locks: bool) -> QueueGates:
-        """The clear markers of `queues` and, with `locks`, their held sequential locks: one
-        strongly consistent BatchGetItem, so a clear that has answered is always seen."""
-        unique = list(dict.fromkeys(queues))
-        keys = [clear_key(q) for q in unique] + ([lock_key(q) for q in unique] if locks else [])
+    def queue_gates(self, markers: Sequence[QueueLevel], now: int, *, locks: Sequence[QueueLevel] = ()) -> QueueGates:
+        """The clear markers of `markers` and the held sequential locks of `locks`: one strongly
+        consistent BatchGetItem (none when both are empty), so a clear that has answered is
+        always seen. A queue-level of `markers` missing from the answer has no marker."""
+        keys = [clear_key(q) for q in dict.fromkeys(markers)] + [lock_key(q) for q in dict.fromkeys(locks)]
         cleared, locked = {}, set()
+        if not keys:
+            return QueueGates()
         projection = "pk, sk, cleared_before, expires_at"
         for item in self._batch_get(self._tables.control, keys, projection=projection, consistent=True):
             v = from_item(item)
