@@ -43,11 +43,13 @@ def test_only_the_claim_holder_settles_an_attempt(store: DynamoStore, clock: Man
 
     assert store.record_retry(TASK_ID, "CLAIM-other", failure, clock.now_ms()) is False
     assert store.record_retry(TASK_ID, "CLAIM-first", failure, clock.now_ms() + 1_000)
-    assert store.record_delivered(TASK_ID, "CLAIM-first", 2, 200, clock.now_ms()) is False  # the claim was settled
+    # the same settle sent again (botocore, after losing its answer) applies again, unchanged
+    assert store.record_retry(TASK_ID, "CLAIM-first", failure, clock.now_ms() + 1_000)
 
     clock.advance(ms=1_000)
     again = store.claim_delivery(TASK_ID, clock.now_ms(), "CLAIM-second", clock.now_ms() + 60_000)
     assert again is not None and again.attempts == 1
+    assert store.record_delivered(TASK_ID, "CLAIM-first", 2, 200, clock.now_ms()) is False  # taken over
     assert store.record_delivered(TASK_ID, "CLAIM-second", 2, 200, clock.now_ms())
 
     state = store.delivery_state(TASK_ID)
