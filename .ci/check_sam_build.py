@@ -21,8 +21,10 @@ import importlib, sys
 sys.path[:0] = {paths!r}
 module = importlib.import_module({module!r})
 assert callable(getattr(module, {function!r})), "no handler function"
+# pydantic (and its compiled core) is imported only by the handlers that validate requests
 for name in ("taskq", "aws_lambda_powertools", "pydantic_core", {top!r}):
-    print(name, sys.modules[name].__file__)
+    if name in sys.modules:
+        print(name, sys.modules[name].__file__)
 """
 
 
