@@ -87,7 +87,7 @@ class Producer(Actor):
         for _ in range(sends):
             answer = self.call("put", lambda: self.service.put(principal, request, key))
             if isinstance(answer, str):
-                self.history.puts.append(Put(self.name, principal.ak, answer, key))
+                self.history.puts.append(Put(self.name, principal.ak, answer, key, self.now()))
                 self.history.log(answer, self.now(), self.name, f"put {request.queue}:{level} key={key} acknowledged")
                 acknowledged.append(answer)
         return acknowledged[:1]

@@ -241,18 +241,26 @@ def _callbacks(run: Run, tasks: dict[str, Task]) -> list[Violation]:
 def _clears(run: Run) -> list[Violation]:
     """Spec §3.10: from the moment a clear answers, none of its tasks is handed out. Judged on
     what is sure from the history: a take that began after the answer handing out, for the
-    first time, a task of the cleared queue-level put before the clear began (so it was waiting
-    when the marker was stored). Takes cache markers (taskq/marker_cache.py): this is their bound."""
+    first time, a task of the cleared queue-level whose put was acknowledged before the clear
+    began (so it was waiting when the marker was stored; a put still in flight when the clear
+    began may land after it, and is then not the clear's). Takes cache markers
+    (taskq/marker_cache.py): this is their bound."""
+    acknowledged: dict[str, int] = {}
+    for put in run.history.puts:
+        acknowledged[put.task_id] = min(put.acknowledged_at, acknowledged.get(put.task_id, put.acknowledged_at))
     return [
         Violation(
             "no task of a clear that answered is handed out",
             h.task_id,
-            f"{h.queue} cleared at {c.began} (answered {c.answered}); put at {h.start_time}, "
-            f"handed out by a take begun at {h.take_began}",
+            f"{h.queue} cleared at {c.began} (answered {c.answered}); put at {h.start_time}, acknowledged at "
+            f"{acknowledged[h.task_id]}, handed out by a take begun at {h.take_began}",
         )
         for c in run.history.clears
         for h in run.history.hand_outs
-        if h.queue == c.queue and h.start_time < c.began and h.attempts == 1 and h.take_began > c.answered
+        if h.queue == c.queue
+        and acknowledged.get(h.task_id, c.began) < c.began
+        and h.attempts == 1
+        and h.take_began > c.answered
     ]
 
 

@@ -57,6 +57,7 @@ class Put:
     ak: str
     task_id: str
     idempotency_key: str | None
+    acknowledged_at: int  # the clock when the answer came back
 
 
 @dataclass(frozen=True)
