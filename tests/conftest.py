@@ -14,7 +14,9 @@ from taskq.clock import ManualClock
 from taskq.config import TableNames
 from taskq.service import QueueService
 from taskq.store import DynamoStore
+from taskq_local.processes import free_port, running
 from taskq_local.template import create_tables
+from tests.servers import dynalite_command, serial_moto_server_command
 
 TABLES = TableNames(tasks="taskq-tasks", control="taskq-control", results="taskq-results")
 LOGICAL_IDS = {"TasksTable": TABLES.tasks, "ControlTable": TABLES.control, "ResultsTable": TABLES.results}
@@ -83,3 +85,21 @@ def callback_guard() -> CallbackGuard:
 @pytest.fixture
 def service(store: DynamoStore, clock: ManualClock, callback_guard: CallbackGuard) -> QueueService:
     return QueueService(store, clock, instance_id="api-test", callback_guard=callback_guard)
+
+
+# --- DynamoDB server processes, one of each per test session (concurrency and conformance suites)
+
+
+@pytest.fixture(scope="session")
+def dynalite_endpoint() -> Iterator[str]:
+    port = free_port()
+    # createTableMs=0: tables are ACTIVE at once, so fresh tables per test cost next to nothing.
+    with running([*dynalite_command(port), "--createTableMs", "0", "--deleteTableMs", "0"], port) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def moto_server_endpoint() -> Iterator[str]:
+    port = free_port()
+    with running(serial_moto_server_command(port), port) as endpoint:
+        yield endpoint

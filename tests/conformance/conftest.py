@@ -17,10 +17,9 @@ from moto import mock_aws
 
 from taskq.clock import ManualClock
 from taskq.store import DynamoStore
-from taskq_local.processes import free_port, running
 from taskq_local.template import create_tables
 from tests.conftest import LOGICAL_IDS, TABLES
-from tests.servers import client_for, dynalite_command, serial_moto_server_command, tables_on
+from tests.servers import client_for, tables_on
 
 BACKENDS = ("moto", "moto_server", "dynalite")
 # What each backend lacks, for the tests marked with the matching `needs_*` marker.
@@ -40,22 +39,6 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def dynalite_server() -> Iterator[str]:
-    port = free_port()
-    # createTableMs=0: tables are ACTIVE at once, so fresh tables per test cost next to nothing.
-    command = [*dynalite_command(port), "--createTableMs", "0", "--deleteTableMs", "0"]
-    with running(command, port) as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    port = free_port()
-    with running(serial_moto_server_command(port), port) as endpoint:
-        yield endpoint
-
-
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     for marker, reason in MISSING.get(request.param, {}).items():
@@ -72,7 +55,7 @@ def store(backend: str, request: pytest.FixtureRequest) -> Iterator[DynamoStore]
             create_tables(client, LOGICAL_IDS, streams=False)
             yield DynamoStore(client, TABLES)
         return
-    endpoint = request.getfixturevalue("dynalite_server" if backend == "dynalite" else "moto_server")
+    endpoint = request.getfixturevalue("dynalite_endpoint" if backend == "dynalite" else "moto_server_endpoint")
     tables = tables_on(endpoint)
     client = client_for(endpoint)
     yield DynamoStore(client, tables)
