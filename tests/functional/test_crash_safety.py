@@ -10,11 +10,16 @@ from taskq.models import Principal, Role
 from taskq.requests import PutRequest, RegisterRequest, TakeRequest
 from taskq.service import QueueService
 from taskq.store import DynamoStore
+from taskq.store.transitions import INLINE_RESULT_BYTES
 from taskq.sweeper import Sweeper
 
 ADMIN = Principal("ak-admin", Role.ADMIN)
 WORKER = Principal("ak-worker", Role.WORKER)
 PRODUCER = Principal("ak-producer", Role.PRODUCER)
+
+
+# A result too large to be stored on the task: it is written to its own item, then the status.
+LARGE = "x" * INLINE_RESULT_BYTES
 
 
 class Crash(Exception):
@@ -47,13 +52,14 @@ def take(service: QueueService, **options: object) -> list[dict]:
 def test_a_crash_between_writing_the_result_and_finishing_loses_nothing(
     service: QueueService, store: DynamoStore, clock: ManualClock, queue: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a running task whose worker dies after its result is written, before the status change
+    # Given a running task whose worker dies after its large result is written to its own item,
+    # before the status change (a result stored on the task is one write: nothing in between)
     [task_id] = put(service, clock)
     [first] = take(service)
     with monkeypatch.context() as patch:
         patch.setattr(store, "finish", crash)
         with pytest.raises(Crash):
-            service.complete(WORKER, task_id, {"status_code": 200, "body": "first"}, first["lease_id"])
+            service.complete(WORKER, task_id, {"status_code": 200, "body": LARGE}, first["lease_id"])
     assert service.get(WORKER, task_id)["status"] == "running"
 
     # When its lease ends and the sweeper runs, then another worker takes and completes it
@@ -75,10 +81,10 @@ def test_the_same_worker_may_repeat_complete_after_a_crash(
     with monkeypatch.context() as patch:
         patch.setattr(store, "finish", crash)
         with pytest.raises(Crash):
-            service.complete(WORKER, task_id, {"body": "done"}, granted["lease_id"])
+            service.complete(WORKER, task_id, {"body": LARGE}, granted["lease_id"])
 
-    assert service.complete(WORKER, task_id, {"body": "done"}, granted["lease_id"]) == task_id
-    assert service.get(WORKER, task_id)["result"] == {"body": "done"}
+    assert service.complete(WORKER, task_id, {"body": LARGE}, granted["lease_id"]) == task_id
+    assert service.get(WORKER, task_id)["result"] == {"body": LARGE}
 
 
 def test_a_sequential_worker_that_dies_holds_its_queue_only_until_its_lease_ends(

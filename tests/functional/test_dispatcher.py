@@ -345,7 +345,7 @@ def test_no_post_starts_on_a_claim_that_could_lapse_before_its_deadline(
         receiver.answers = [503]
         dispatcher.run_stream()
         clock.advance(10)  # due again
-    read_result, slow = store.get_result, []
+    read_result, slow = store.task_result, []
 
     def slow_read(*args: Any) -> Any:
         if not slow:  # the first read after the claim takes 55 of its 60 s
@@ -353,7 +353,7 @@ def test_no_post_starts_on_a_claim_that_could_lapse_before_its_deadline(
             clock.advance(55)
         return read_result(*args)
 
-    monkeypatch.setattr(store, "get_result", slow_read)
+    monkeypatch.setattr(store, "task_result", slow_read)
     post = receiver.post
 
     def post_then_retry_job_runs(url: str, body: bytes, headers: Any) -> Attempt:

@@ -153,7 +153,7 @@ def test_a_sweeper_never_ends_a_lease_extended_after_it_read_the_task(
 
         return interleaved
 
-    for name in ("requeue", "put_result"):
+    for name in ("requeue", "finish"):
         monkeypatch.setattr(store, name, heartbeat_first(name))
 
     # When the sweeper writes

@@ -166,7 +166,7 @@ def _results(run: Run, tasks: dict[str, Task]) -> list[Violation]:
     for t in tasks.values():
         if t.status not in (Status.SUCCEEDED, Status.FAILED, Status.TIMEOUT):
             continue
-        result = run.store.get_result(t.task_id, t.result_lease) if t.result_lease else None
+        result = run.store.task_result(t.task_id, t.result_lease, t) if t.result_lease else None
         if result is None:
             found.append(Violation("stored result agrees with status", t.task_id, f"{t.status.value}, no result"))
             continue

@@ -174,7 +174,8 @@ class CallbackDispatcher:
         delivery = claimed.delivery
         fields = {"task_id": delivery.task_id, "queue": f"{delivery.queue}:{delivery.level}"}
         try:
-            result = self._store.get_result(delivery.task_id, delivery.result_lease) if delivery.result_lease else None
+            lease = delivery.result_lease
+            result = self._store.task_result(delivery.task_id, lease) if lease else None
             if self._clock.now_ms() > claimed_until - int(self._claim_ms * CLAIM_LEFT_TO_POST):
                 self._telemetry.log("callback claim too short to post; the retry job has it", **fields)
                 return "lapsed"

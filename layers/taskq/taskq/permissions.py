@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .errors import Forbidden, TaskNotFound
 from .models import Principal, Role, Task
 
@@ -45,3 +47,38 @@ def visible(principal: Principal, task: Task | None, task_id: str) -> Task:
 def require_owner(principal: Principal, task: Task, action: str) -> None:
     if not (principal.is_admin or (principal.role is Role.PRODUCER and task.ak == principal.ak)):
         raise Forbidden(f"{action} is for the producer that put the task, or an admin")
+
+
+# At most this many patterns go into a write's condition (DynamoDB caps an expression at 4 KB).
+MAX_SCOPE_PATTERNS = 16
+_WILDCARDS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class QueueScope:
+    """The queues a key covers, in a form a DynamoDB condition can check: exact names and name
+    prefixes (`chat-*`). `everything` for an admin or a `*` pattern."""
+
+    names: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+    everything: bool = False
+
+
+def queue_scope(principal: Principal) -> QueueScope | None:
+    """The principal's coverage as a condition can check it, or None when a pattern says more
+    than a name or a prefix (`a?c`, `[ab]*`): the caller must then read the task and use `covers`."""
+    if principal.is_admin or "*" in principal.queues:
+        return QueueScope(everything=True)
+    if len(principal.queues) > MAX_SCOPE_PATTERNS:
+        return None
+    names, prefixes = [], []
+    for pattern in principal.queues:
+        if not _WILDCARDS & set(pattern):
+            names.append(pattern)
+        elif pattern.endswith("*") and not _WILDCARDS & set(pattern[:-1]):
+            prefixes.append(pattern[:-1])
+        else:
+            return None
+    if not names and not prefixes:
+        return None  # a key without patterns covers nothing: the read answers 404
+    return QueueScope(tuple(names), tuple(prefixes))

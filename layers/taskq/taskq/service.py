@@ -18,6 +18,7 @@ from .models import Principal, ResponseMode, Status, Task
 from .permissions import ANY_ROLE, PRODUCERS, WORKERS
 from .requests import MAX_INT_DIGITS, HeartbeatRequest, PutRequest, RegisterRequest, RetryRequest, TakeRequest
 from .store import DynamoStore, IdempotencyRecord, body_hash
+from .store.transitions import INLINE_RESULT_BYTES
 from .take import TakeRun
 from .telemetry import NO_TELEMETRY, Telemetry
 
@@ -160,14 +161,26 @@ class QueueService:
     def get(self, principal: Principal, task_id: str) -> dict[str, Any]:
         task = permissions.visible(principal, self._store.get_task(task_id), task_id)
         if task.status.is_final and task.result_lease:
-            task.result = self._store.get_result(task.task_id, task.result_lease)
+            task.result = self._store.task_result(task.task_id, task.result_lease, task)
         return task.to_wire()
 
     def complete(self, principal: Principal, task_id: str, result: dict[str, Any], lease_id: str | None = None) -> str:
-        payload_bytes("result", result)
-        final_status_of(result)  # a bad status_code is a 400 even when an earlier result wins
-        task = self._worker_task(principal, task_id, "complete")
+        """One conditional write in the common case (a worker's key, the lease, a result stored
+        inline): the lease fences the task, and the key's role and queues are checked before or
+        in that write. Only when its condition fails does a read decide (docs/design.md
+        "Completing, cancelling and fencing")."""
+        inline = payload_bytes("result", result) <= INLINE_RESULT_BYTES
+        requested = final_status_of(result)  # a bad status_code is a 400 even when an earlier result wins
+        scope = permissions.queue_scope(principal) if principal.role in WORKERS else None
+        if lease_id is not None and inline and scope is not None:
+            done = self._store.complete_running(task_id, lease_id, requested, result, self.now_ms(), scope)
+            if done.applied and done.task is not None:
+                return self._completed(task_id, requested, str(done.task.queue_level))
+            task = permissions.visible(principal, done.task, task_id)
+        else:
+            task = self._worker_task(principal, task_id, "complete")
         for _ in range(MAX_STATE_RETRIES):
+            permissions.require_role(principal, WORKERS, "complete")
             if lease_id is not None:
                 require_lease(task, lease_id)
             if task.status in (Status.SUCCEEDED, Status.FAILED) and task.result_lease == task.lease_id:
@@ -175,15 +188,22 @@ class QueueService:
             if task.status is not Status.RUNNING:
                 raise StateConflict(f"task {task_id} is {task.status.value}, not running")
             now = self._clock.now_ms()
-            # The first result written under the lease wins (a concurrent or crashed complete
-            # may have written one): the status follows the result stored, never this request.
-            status = final_status_of(self._store.put_result(task_id, task.lease_id, result, now))
-            if self._store.finish(task, status, now, result_lease=task.lease_id):
-                self._telemetry.count("TasksCompleted")
-                self._telemetry.log("task completed", task_id=task_id, queue=str(task.queue_level), status=status.value)
-                return task_id
+            if inline:  # one write (a transaction with the lock's release for a lock holder)
+                status, stored = requested, result
+            else:
+                # A large result gets its own item first; the first one written under the lease
+                # wins (a concurrent or crashed complete may have written one), and the status
+                # follows the result stored, never this request.
+                status, stored = final_status_of(self._store.put_result(task_id, task.lease_id, result, now)), None
+            if self._store.finish(task, status, now, result_lease=task.lease_id, result=stored):
+                return self._completed(task_id, status, str(task.queue_level))
             task = permissions.visible(principal, self._store.get_task(task_id), task_id)
         raise StateConflict(f"task {task_id} keeps changing; retry")
+
+    def _completed(self, task_id: str, status: Status, queue: str) -> str:
+        self._telemetry.count("TasksCompleted")
+        self._telemetry.log("task completed", task_id=task_id, queue=queue, status=status.value)
+        return task_id
 
     def cancel(self, principal: Principal, task_id: str) -> str:
         task = permissions.visible(principal, self._store.get_task(task_id), task_id)
@@ -227,8 +247,9 @@ class QueueService:
                 done = self._store.requeue(task, visible_time=now + request.delay_seconds * 1000)
             else:
                 result = retries_exhausted_result(task, request.reason)
-                self._store.put_result(task_id, RETRIES_EXHAUSTED_RESULT_KEY, result, now)
-                done = self._store.finish(task, Status.FAILED, now, result_lease=RETRIES_EXHAUSTED_RESULT_KEY)
+                done = self._store.finish(
+                    task, Status.FAILED, now, result_lease=RETRIES_EXHAUSTED_RESULT_KEY, result=result
+                )
             if done:
                 return task_id
             task = self._worker_task(principal, task_id, "retry")

@@ -36,8 +36,9 @@ class Sweeper:
         if action is LeaseEnd.REQUEUE:
             done = self._store.requeue(task, visible_time=0)
         elif action is LeaseEnd.TIMEOUT:
-            self._store.put_result(task_id, TIMEOUT_RESULT_KEY, timeout_result(task), now)
-            done = self._store.finish(task, Status.TIMEOUT, now, result_lease=TIMEOUT_RESULT_KEY)
+            # the status and its 408 result in one write (small: always stored on the task)
+            result = timeout_result(task)
+            done = self._store.finish(task, Status.TIMEOUT, now, result_lease=TIMEOUT_RESULT_KEY, result=result)
         else:
             return action
         # A failed condition means someone else (a complete, a cancel, another sweeper) got

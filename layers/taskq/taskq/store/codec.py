@@ -115,4 +115,6 @@ def item_to_task(item: dict[str, Any]) -> Task:
         visible_time=int(v.get("visible_time", 0)),
         holds_lock="lock_key" in v,
         result_lease=v.get("result_lease", ""),
+        # the result of `result_lease`, when stored on the task (store/transitions.py)
+        result=json.loads(v["result"]) if "result" in v else None,
     )
