@@ -8,6 +8,7 @@ import pytest
 
 from taskq.clock import ManualClock
 from taskq.models import Status, Task
+from taskq.permissions import QueueScope
 from taskq.store import ClaimOutcome, DynamoStore
 from tests.conformance.factory import Q, lease, put_waiting
 
@@ -129,3 +130,76 @@ def test_the_first_result_per_lease_wins(store: DynamoStore, clock: ManualClock)
 
     assert store.get_result(task.task_id, task.lease_id) == {"status_code": 200}
     assert store.get_result(task.task_id, "LEASE-other") is None
+
+
+# --- complete_running: a worker's complete in one write (issue 16) ---------------------------
+
+EVERY_QUEUE = QueueScope(everything=True)
+RESULT = {"status_code": 200, "body": "done"}
+
+
+def test_complete_running_sets_status_and_result_in_one_write(store: DynamoStore, clock: ManualClock) -> None:
+    task = running(store, clock)
+    clock.advance(seconds=120)  # a lapsed lease that nothing redelivered is still the worker's
+
+    done = store.complete_running(task.task_id, task.lease_id, Status.SUCCEEDED, RESULT, clock.now_ms(), EVERY_QUEUE)
+
+    assert done.applied and done.task is not None and done.task.queue_level == Q
+    stored = store.get_task(task.task_id)
+    assert (stored.status, stored.result_lease, stored.result) == (Status.SUCCEEDED, task.lease_id, RESULT)
+    assert store.task_result(task.task_id, task.lease_id) == RESULT
+    assert list(store.due_task_ids(clock.now_ms())) == []  # out of the sweep index
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        QueueScope(names=("other", Q.name)),
+        QueueScope(prefixes=("x", Q.name[:4])),
+        QueueScope(names=("a",), prefixes=(Q.name,)),
+    ],
+)
+def test_complete_running_applies_within_the_keys_queues(
+    store: DynamoStore, clock: ManualClock, scope: QueueScope
+) -> None:
+    task = running(store, clock)
+
+    assert store.complete_running(task.task_id, task.lease_id, Status.FAILED, RESULT, clock.now_ms(), scope).applied
+
+
+def test_complete_running_returns_the_task_a_failed_condition_found(store: DynamoStore, clock: ManualClock) -> None:
+    task = running(store, clock)
+    now = clock.now_ms()
+
+    stale = store.complete_running(task.task_id, "LEASE-stale", Status.SUCCEEDED, RESULT, now, EVERY_QUEUE)
+    outside = store.complete_running(task.task_id, task.lease_id, Status.SUCCEEDED, RESULT, now, QueueScope(("x",)))
+    absent = store.complete_running("TASK-absent", task.lease_id, Status.SUCCEEDED, RESULT, now, EVERY_QUEUE)
+
+    assert (stale.applied, stale.task) == (False, task)  # ALL_OLD, or a read where not returned
+    assert (outside.applied, outside.task) == (False, task)
+    assert (absent.applied, absent.task) == (False, None)
+    assert store.get_task(task.task_id) == task
+
+
+def test_complete_running_leaves_a_final_task_and_its_result_alone(store: DynamoStore, clock: ManualClock) -> None:
+    task = running(store, clock)
+    now = clock.now_ms()
+    assert store.complete_running(task.task_id, task.lease_id, Status.SUCCEEDED, RESULT, now, EVERY_QUEUE).applied
+
+    again = store.complete_running(task.task_id, task.lease_id, Status.FAILED, {"status_code": 500}, now, EVERY_QUEUE)
+
+    assert not again.applied and again.task is not None
+    assert (again.task.status, again.task.result) == (Status.SUCCEEDED, RESULT)
+
+
+@pytest.mark.needs_transactions
+def test_complete_running_leaves_a_lock_holder_to_the_transaction(store: DynamoStore, clock: ManualClock) -> None:
+    task = running(store, clock, lock=True)
+    now = clock.now_ms()
+
+    found = store.complete_running(task.task_id, task.lease_id, Status.SUCCEEDED, RESULT, now, EVERY_QUEUE)
+    assert not found.applied and found.task is not None and found.task.holds_lock
+    assert store.finish(found.task, Status.SUCCEEDED, now, result_lease=task.lease_id, result=RESULT)
+
+    assert store.held_locks([Q], now) == set()
+    assert store.task_result(task.task_id, task.lease_id) == RESULT

@@ -9,6 +9,7 @@ import pytest
 from taskq import permissions
 from taskq.errors import Forbidden, TaskNotFound
 from taskq.models import Principal, Role, Status, Task
+from taskq.permissions import QueueScope, queue_scope
 
 PRODUCER = Principal("ak-producer", Role.PRODUCER, ("deepseek-*",))
 OTHER_PRODUCER = Principal("ak-other", Role.PRODUCER, ("deepseek-*",))
@@ -135,3 +136,33 @@ def test_not_yours_is_indistinguishable_from_unknown():
 )
 def test_require_owner(principal, the_task, expected):
     assert outcome(permissions.require_owner, principal, the_task, "cancel") is expected
+
+
+# --- queue_scope: a key's queues as a complete's condition checks them (issue 16) -----------
+
+NAMES = ["chat", "chat-eu", "chatter", "embed", "c", "x[1]"]
+
+
+def in_scope(scope: QueueScope, queue: str) -> bool:
+    """What the store's condition checks: `queue = :name OR begins_with(queue, :prefix) ...`."""
+    return scope.everything or queue in scope.names or any(queue.startswith(p) for p in scope.prefixes)
+
+
+@pytest.mark.parametrize(
+    "patterns", [("*",), ("chat",), ("chat*",), ("chat-*", "embed"), ("c", "emb*", "x"), ("chat", "*")]
+)
+def test_a_scope_covers_exactly_the_queues_the_patterns_cover(patterns: tuple[str, ...]) -> None:
+    principal = Principal("ak-w", Role.WORKER, patterns)
+    scope = queue_scope(principal)
+
+    assert scope is not None
+    assert [in_scope(scope, q) for q in NAMES] == [principal.covers(q) for q in NAMES]
+
+
+@pytest.mark.parametrize("patterns", [("ch?t",), ("[ab]*",), ("*-eu",), ("a*b*",), ()])
+def test_patterns_a_condition_cannot_check_have_no_scope(patterns: tuple[str, ...]) -> None:
+    assert queue_scope(Principal("ak-w", Role.WORKER, patterns)) is None
+
+
+def test_an_admin_covers_every_queue_whatever_its_patterns() -> None:
+    assert queue_scope(Principal("ak-a", Role.ADMIN, ("chat",))) == QueueScope(everything=True)
