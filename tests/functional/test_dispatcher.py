@@ -345,15 +345,16 @@ def test_no_post_starts_on_a_claim_that_could_lapse_before_its_deadline(
         receiver.answers = [503]
         dispatcher.run_stream()
         clock.advance(10)  # due again
-    read_result, slow = store.task_result, []
+    # The step between the claim and the POST: the result from the stream record, or a read.
+    read_result, slow = CallbackDispatcher._result_body, []
 
     def slow_read(*args: Any) -> Any:
-        if not slow:  # the first read after the claim takes 55 of its 60 s
+        if not slow:  # the first one after the claim takes 55 of its 60 s
             slow.append(True)
             clock.advance(55)
         return read_result(*args)
 
-    monkeypatch.setattr(store, "task_result", slow_read)
+    monkeypatch.setattr(CallbackDispatcher, "_result_body", slow_read)
     post = receiver.post
 
     def post_then_retry_job_runs(url: str, body: bytes, headers: Any) -> Attempt:

@@ -180,6 +180,16 @@ def test_reaching_a_result_status_calls_for_a_delivery(old: str, new: str) -> No
     assert delivery is not None
     assert (delivery.task_id, delivery.queue, delivery.level, delivery.task_status) == ("TASK-1", "q", 2, new)
     assert (delivery.url, delivery.result_lease) == ("https://h.example/cb", "LEASE-1")
+    assert delivery.result_text is None  # a record without the result: the attempt reads it
+
+
+def test_a_result_written_with_the_status_travels_with_the_delivery() -> None:
+    record = stream_record("running", "succeeded")
+    record["dynamodb"]["NewImage"]["result"] = {"S": '{"status_code":200}'}
+
+    delivery = delivery_from_record(record)
+
+    assert delivery is not None and delivery.result_text == '{"status_code":200}'
 
 
 @pytest.mark.parametrize(

@@ -90,6 +90,7 @@ def delivery_from_record(record: Mapping[str, Any]) -> Delivery | None:
         url=new["callback_url"]["S"],
         task_status=status.value,
         result_lease=new.get("result_lease", {}).get("S", ""),
+        result_text=new.get("result", {}).get("S"),  # written with the status: the result of result_lease
     )
 
 
@@ -174,19 +175,26 @@ class CallbackDispatcher:
         delivery = claimed.delivery
         fields = {"task_id": delivery.task_id, "queue": f"{delivery.queue}:{delivery.level}"}
         try:
-            lease = delivery.result_lease
-            result = self._store.task_result(delivery.task_id, lease) if lease else None
+            body = self._result_body(delivery)
             if self._clock.now_ms() > claimed_until - int(self._claim_ms * CLAIM_LEFT_TO_POST):
                 self._telemetry.log("callback claim too short to post; the retry job has it", **fields)
                 return "lapsed"
-            if result is None:
+            if body is None:
                 attempt = _Failed(f"no result stored for task {delivery.task_id}")
             else:
-                attempt = self._post(delivery, to_json(result).encode())  # the result exactly as completed
+                attempt = self._post(delivery, body)  # the result exactly as completed
             return self._settle(claimed, attempt, fields)
         except Exception:  # recorded nowhere: the claim lapses and the retry job takes it up
             self._telemetry.log("callback attempt failed to settle", level="error", **fields)
             return "unsettled"
+
+    def _result_body(self, delivery: Delivery) -> bytes | None:
+        """The task's result as JSON: the stream record's, else one read (store.task_result)."""
+        if delivery.result_text is not None:
+            return delivery.result_text.encode()
+        lease = delivery.result_lease
+        result = self._store.task_result(delivery.task_id, lease) if lease else None
+        return None if result is None else to_json(result).encode()
 
     def _post(self, delivery: Delivery, body: bytes) -> Any:
         headers = {

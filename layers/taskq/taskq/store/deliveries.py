@@ -13,7 +13,7 @@ whose claim was taken over by a later attempt fails.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -37,6 +37,9 @@ class Delivery:
     task_status: str
     result_lease: str
     attempts: int = 0  # attempts made before the current one
+    # The result's JSON text when the stream record that finished the task carried it (a result
+    # stored on the task): the first attempt then reads nothing. Never stored in the record.
+    result_text: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
