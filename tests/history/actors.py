@@ -16,6 +16,7 @@ from taskq.errors import LeaseConflict, TaskqError
 from taskq.models import Principal, Role, Strategy
 from taskq.requests import HeartbeatRequest, PutRequest, RetryRequest, TakeRequest
 from taskq.service import QueueService
+from taskq.store.transitions import INLINE_RESULT_BYTES
 from tests.history.checker import Violation
 from tests.history.model import HandOut, History, Lease, Put
 
@@ -26,6 +27,9 @@ SEQUENTIAL_QUEUES = ("seq:1", "seq:2")  # taken with sequential only: one runnin
 WORKER = Principal("ak-worker", Role.WORKER)
 ADMIN = Principal("ak-admin", Role.ADMIN)
 STATUS_CODES = (200, 200, 201, "200", None, 500, 404, "503")
+# Some results too large to be stored on the task: written to the Results table, then the status.
+LARGE_RESULT_SHARE = 0.15
+LARGE_PADDING = "x" * INLINE_RESULT_BYTES
 
 T = TypeVar("T")
 NO_ANSWER = object()
@@ -187,14 +191,16 @@ class Worker(Actor):
         return not isinstance(answer, LeaseConflict)
 
     def complete(self, task_id: str, lease_id: str, lease: Lease | None) -> None:
-        result = {"status_code": self.rng.choice(STATUS_CODES), "by": self.name}
+        result: dict[str, Any] = {"status_code": self.rng.choice(STATUS_CODES), "by": self.name}
         if result["status_code"] is None:
             del result["status_code"]
+        if self.rng.random() < LARGE_RESULT_SHARE:
+            result["padding"] = LARGE_PADDING
         for _ in range(self.rng.choice((1, 1, 2))):  # a client may repeat a complete it got no answer to
             if lease is not None:
                 lease.end(self.now())
             answer = self.call("complete", lambda r=result: self.service.complete(WORKER, task_id, r, lease_id))
-            self.history.log(task_id, self.now(), self.name, f"complete {lease_id} {result} -> {_show(answer)}")
+            self.history.log(task_id, self.now(), self.name, f"complete {lease_id} {_brief(result)} -> {_show(answer)}")
             if answer == task_id:
                 self.history.completed.append((task_id, lease_id, result))
                 return
@@ -207,6 +213,10 @@ class Worker(Actor):
         request = RetryRequest(delay_seconds=self.rng.choice((0, 0, 2, 10)), reason="checker")
         answer = self.call("retry", lambda: self.service.retry(WORKER, task_id, lease.lease_id, request))
         self.history.log(task_id, self.now(), self.name, f"retry {lease.lease_id} -> {_show(answer)}")
+
+
+def _brief(result: dict[str, Any]) -> dict[str, Any]:
+    return result | {"padding": f"<{len(result['padding'])} x>"} if "padding" in result else result
 
 
 def _show(answer: object) -> str:
