@@ -88,6 +88,19 @@ def test_a_worker_outside_the_queue_gets_404_even_with_the_lease(running: dict, 
     assert get(worker, running["task_id"]).body["status"] == "running"
 
 
+def test_a_producer_holding_the_lease_is_still_refused(
+    running: dict, producer: Caller, worker: Caller, counting
+) -> None:
+    other = Caller("ak-producer-0002", "producer")
+    with counting() as c:
+        own = complete(producer, running["task_id"], RESULT, running["lease_id"])
+    not_own = complete(other, running["task_id"], RESULT, running["lease_id"])
+
+    assert (own.status, not_own.status) == (403, 404), (own, not_own)
+    assert c.calls == Counter({"GetItem": 1})  # no write attempted without a worker's role
+    assert get(worker, running["task_id"]).body["status"] == "running"
+
+
 def test_a_stale_lease_is_a_failed_write_and_a_409(running: dict, worker: Caller, counting) -> None:
     with counting() as c:
         answer = complete(worker, running["task_id"], RESULT, "LEASE-stale")

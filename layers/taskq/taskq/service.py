@@ -174,13 +174,12 @@ class QueueService:
         scope = permissions.queue_scope(principal) if principal.role in WORKERS else None
         if lease_id is not None and inline and scope is not None:
             done = self._store.complete_running(task_id, lease_id, requested, result, self.now_ms(), scope)
-            if done.applied and done.task is not None:
-                return self._completed(task_id, requested, str(done.task.queue_level))
-            task = permissions.visible(principal, done.task, task_id)
+            if done.applied:
+                return self._completed(task_id, requested, done.queue)
+            task = permissions.visible(principal, done.task, task_id)  # a worker's key: 404 or on
         else:
             task = self._worker_task(principal, task_id, "complete")
         for _ in range(MAX_STATE_RETRIES):
-            permissions.require_role(principal, WORKERS, "complete")
             if lease_id is not None:
                 require_lease(task, lease_id)
             if task.status in (Status.SUCCEEDED, Status.FAILED) and task.result_lease == task.lease_id:

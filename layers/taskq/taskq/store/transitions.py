@@ -50,6 +50,10 @@ class Completion:
     applied: bool
     task: Task | None
 
+    @property
+    def queue(self) -> str:
+        return str(self.task.queue_level) if self.task is not None else ""
+
 
 class TaskTransitions(StoreBase):
     def _observed_update(
