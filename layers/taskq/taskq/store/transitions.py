@@ -118,8 +118,8 @@ class TaskTransitions(StoreBase):
                 ConditionExpression=condition,
                 ExpressionAttributeNames=attribute_names(expression, condition),
                 ExpressionAttributeValues=expression_values(**values),
-                # the task as finished, for the log's queue (no backend returns unchanged
-                # attributes reliably under UPDATED_NEW; the answer costs no capacity)
+                # the task as finished, for the log's queue (UPDATED_NEW has no `queue`: the
+                # write does not change it); the answer costs no capacity, only bytes
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
