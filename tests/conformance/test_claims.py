@@ -87,7 +87,7 @@ def test_a_sequential_claim_of_a_gone_task_takes_no_lock(store: DynamoStore, clo
 def test_a_sequential_claim_answers_the_task_as_read_with_its_changes_and_it_is_what_is_stored(
     store: DynamoStore, clock: ManualClock
 ) -> None:
-    first, second = put_waiting(store, clock, 2)
+    [first] = put_waiting(store, clock)
     gates = store.queue_gates([Q], clock.now_ms(), locks=[Q], heads=[first.task_id, "TASK-0-missing"])
     assert (gates.cleared_before, gates.locked, list(gates.heads)) == ({}, frozenset(), [first.task_id])
 

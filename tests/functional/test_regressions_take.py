@@ -187,8 +187,15 @@ def test_a_repeated_claim_is_recognised_on_dynalite_which_returns_no_image(dynal
 # --- defect 8: a clear racing an in-flight take -----------------------------------------------
 
 
+@pytest.mark.parametrize("strategy", ["fifo", "sequential"])  # sequential reads markers after its Query
 def test_a_take_in_flight_never_hands_out_a_task_of_a_clear_that_answered(
-    admin: Caller, producer: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, monkeypatch: Any
+    admin: Caller,
+    producer: Caller,
+    worker: Caller,
+    store: DynamoStore,
+    clock: ManualClock,
+    monkeypatch: Any,
+    strategy: str,
 ) -> None:
     # Given a waiting task, and a clear too big to cancel anything within its call
     task_id = put(producer, QUEUE)
@@ -206,7 +213,7 @@ def test_a_take_in_flight_never_hands_out_a_task_of_a_clear_that_answered(
     monkeypatch.setattr(store, "find_ready", clear_answers_meanwhile)
 
     # When the clear answers before the take claims
-    answer = take(worker, [FULL], 1)
+    answer = take(worker, [FULL], 1, strategy=strategy)
 
     # Then the take hands out nothing the clear covers, and the clear's job cancels the task
     assert cleared == [False]
@@ -215,6 +222,7 @@ def test_a_take_in_flight_never_hands_out_a_task_of_a_clear_that_answered(
     assert stored(worker, task_id)["status"] == "cancelled"
 
 
+@pytest.mark.parametrize("strategy", ["fifo", "sequential"])  # sequential reads markers after its Query
 def test_a_take_that_meets_a_new_clear_reads_again_past_it(
     producer: Caller,
     worker: Caller,
@@ -222,6 +230,7 @@ def test_a_take_that_meets_a_new_clear_reads_again_past_it(
     store: DynamoStore,
     clock: ManualClock,
     monkeypatch: Any,
+    strategy: str,
 ) -> None:
     # Given a waiting task, and a take that read it before a clear came in and answered
     put(producer, QUEUE)
@@ -242,14 +251,15 @@ def test_a_take_that_meets_a_new_clear_reads_again_past_it(
     monkeypatch.setattr(store, "find_ready", clear_and_put_meanwhile)
 
     # When the take goes on to claim, then it skips the covered task and gets the later one
-    assert [t["task_id"] for t in take(worker, [FULL], 1)[FULL]] == later[1:]
+    assert [t["task_id"] for t in take(worker, [FULL], 1, strategy=strategy)[FULL]] == later[1:]
 
 
+@pytest.mark.parametrize("strategy", ["fifo", "sequential"])  # sequential reads markers after its Query
 def test_markers_cached_by_an_earlier_take_never_hide_a_clear_that_answered(
-    producer: Caller, worker: Caller, store: DynamoStore, clock: ManualClock
+    producer: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, strategy: str
 ) -> None:
     # Given an instance whose take read "no marker" for the queue (issue 16: later takes reuse it)
-    assert take(worker, [FULL], 1) == {}
+    assert take(worker, [FULL], 1, strategy=strategy) == {}
     task_id = put(producer, QUEUE)
     clock.advance(ms=1)
     # and a clear, too big to cancel anything within its call, that then answers (3 s later)
@@ -257,7 +267,7 @@ def test_markers_cached_by_an_earlier_take_never_hide_a_clear_that_answered(
     assert clearer.clear(QueueLevel(QUEUE, 0), sync_limit=0) is False
 
     # When the same instance takes after the answer
-    answer = take(worker, [FULL], 1)
+    answer = take(worker, [FULL], 1, strategy=strategy)
 
     # Then it hands out nothing the clear covers, and the clear's job cancels the task
     assert answer == {}
@@ -338,3 +348,34 @@ def test_a_task_claimed_and_requeued_after_the_sequential_read_is_not_handed_out
     now_stored = stored(worker, task_id)
     assert (task["task_id"], task["attempts"], task["lease_id"]) == (task_id, 2, now_stored["lease_id"])
     assert task == now_stored
+
+
+def test_a_sequential_take_whose_cached_marker_aged_reads_it_with_its_heads_and_again_past_a_new_one(
+    producer: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, dynamodb: Any
+) -> None:
+    # Given an instance that cached "no marker" for the queue with a sequential claim
+    put(producer, QUEUE)
+    [first] = take(worker, [FULL], 1, strategy="sequential")[FULL]
+    done = call(
+        "POST",
+        f"/v1/queue/{first['task_id']}/complete",
+        {"status_code": 200},
+        worker,
+        {"X-Lease-Id": first["lease_id"]},
+    )
+    assert done.status == 200, done
+    # and then a task, a clear that covers it and answers (3 s later: the cached read has aged), a later task
+    covered = put(producer, QUEUE)
+    clock.advance(ms=1)
+    assert QueueClearer(store, clock).clear(QueueLevel(QUEUE, 0), sync_limit=0) is False
+    later = put(producer, QUEUE)
+    queries = ReadyQueries(dynamodb)
+
+    # When the instance takes: its Query, bounded by the aged "no marker", finds the covered
+    # task first; the BatchGetItem that reads the head also reads the marker
+    answer = take(worker, [FULL], 1, strategy="sequential")
+
+    # Then it reads the index again past the marker and claims the later task, not the covered one
+    assert [t["task_id"] for t in answer[FULL]] == [later]
+    assert queries.count == 2
+    assert stored(worker, covered)["status"] == "waiting"  # left to the clear's job

@@ -300,3 +300,22 @@ def test_a_sequential_take_over_two_queues_reads_both_heads_in_one_batch(
 
     assert list(answer) == ["b:0"]
     assert one.calls == Counter({"Query": 2, "BatchGetItem": 1, "TransactWriteItems": 1})
+
+
+def test_an_aged_marker_of_a_queue_that_came_back_empty_costs_a_sequential_take_nothing(
+    admin: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, counting
+) -> None:
+    for name, waiting in (("a", 3), ("b", 1)):
+        register(admin, name)
+        backlog(store, clock, name, waiting=waiting)
+    take(worker, ["b:0"], 1, strategy="sequential")  # b read "no marker", and is empty from here on
+    clock.advance(ms=GATES_TRUSTED_MS)
+    [task] = take(worker, ["a:0"], 1, strategy="sequential")["a:0"]  # a's marker is fresh
+    assert complete(worker, task["task_id"], lease_id=task["lease_id"]).status == 200
+
+    with counting() as both:
+        assert list(take(worker, ["a:0", "b:0"], 1, strategy="sequential")) == ["a:0"]
+
+    # b's unbounded Query is right whatever its marker, so its aged read is neither sent again
+    # nor held against the claim from a
+    assert both.calls == Counter({"Query": 2, "BatchGetItem": 1, "TransactWriteItems": 1})

@@ -218,7 +218,9 @@ class TakeRun:
         heads = [c[0].task_id for c in walk.values()]
         gates = self.store.queue_gates(stale, self.now, locks=[self.queues[i] for i in walk], heads=heads)
         self.markers.record(stale, read_at, gates.cleared_before)
-        self.cleared_before, self.gates_read_at = self.markers.markers(self.queues)
+        self.cleared_before, _ = self.markers.markers(self.queues)
+        # Claims are made only in `walk`'s queues: their markers' age bounds them (_cleared).
+        _, self.gates_read_at = self.markers.markers([self.queues[i] for i in walk])
         changed = False
         for i, queue in enumerate(self.queues):
             if queue in stale and self.cleared_before.get(queue) != bounds.get(queue):
