@@ -29,7 +29,8 @@ _rng = random.Random()  # noqa: S311 - spreads claims, guards nothing
 
 class TakeRun:
     """One take call: read candidates, plan with the strategy, claim, and re-read only when
-    concurrent takers won the candidates we had.
+    concurrent takers won the candidates we had. Sequential reads its gates (locks, markers)
+    and head tasks after its candidates, to claim without a read-back (`_claim_heads`).
 
     `spread` > 1 (see contention.py) tries the first `spread * missing` candidates of each
     queue in random order, so concurrent takers stop fighting over the same earliest task."""
