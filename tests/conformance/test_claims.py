@@ -81,3 +81,46 @@ def test_a_sequential_claim_of_a_gone_task_takes_no_lock(store: DynamoStore, clo
 
     assert store.claim(task.task_id, clock.now_ms(), lease(clock), lock=Q) == (ClaimOutcome.TASK_GONE, None)
     assert store.held_locks([Q], clock.now_ms()) == set()
+
+
+@pytest.mark.needs_transactions
+def test_a_sequential_claim_answers_the_task_as_read_with_its_changes_and_it_is_what_is_stored(
+    store: DynamoStore, clock: ManualClock
+) -> None:
+    [first] = put_waiting(store, clock)
+    gates = store.queue_gates([Q], clock.now_ms(), locks=[Q], heads=[first.task_id, "TASK-0-missing"])
+    assert (gates.cleared_before, gates.locked, list(gates.heads)) == ({}, frozenset(), [first.task_id])
+
+    outcome, claimed = store.claim(first.task_id, clock.now_ms(), lease(clock), Q, observed=gates.heads[first.task_id])
+
+    assert outcome is ClaimOutcome.CLAIMED
+    assert claimed == store.get_task(first.task_id)
+    assert (claimed.status, claimed.attempts, claimed.holds_lock) == (Status.RUNNING, 1, True)
+    assert store.queue_gates([], clock.now_ms(), locks=[Q]).locked == {Q}
+
+
+@pytest.mark.needs_transactions
+def test_a_sequential_claim_of_a_task_changed_since_its_read_is_refused_and_takes_no_lock(
+    store: DynamoStore, clock: ManualClock
+) -> None:
+    [task] = put_waiting(store, clock)
+    as_read = store.get_task(task.task_id)
+    _, rival = store.claim(task.task_id, clock.now_ms(), lease(clock))
+    assert store.requeue(rival, visible_time=clock.now_ms())  # waiting and visible again, one attempt spent
+
+    outcome = store.claim(task.task_id, clock.now_ms(), lease(clock), Q, observed=as_read)
+
+    assert outcome == (ClaimOutcome.TASK_GONE, None)
+    assert store.held_locks([Q], clock.now_ms()) == set()
+    assert (store.get_task(task.task_id).status, store.get_task(task.task_id).attempts) == (Status.WAITING, 1)
+
+
+def test_the_gates_read_brings_markers_and_whole_tasks_from_both_tables(store: DynamoStore, clock: ManualClock) -> None:
+    [task] = put_waiting(store, clock)
+    store.mark_cleared(Q, task.start_time - 1)
+
+    gates = store.queue_gates([Q], clock.now_ms(), locks=[Q], heads=[task.task_id])
+
+    assert gates.cleared_before == {Q: task.start_time - 1}
+    assert gates.locked == frozenset()
+    assert gates.heads == {task.task_id: store.get_task(task.task_id)}

@@ -21,6 +21,7 @@ from taskq.service import QueueService
 from taskq.store import ClaimOutcome, DynamoStore, Lease
 from taskq.store.keys import READY_INDEX
 from taskq_local.processes import free_port, running
+from tests.conftest import TABLES
 from tests.servers import client_for, dynalite_command, tables_on
 
 QUEUE = "regress"
@@ -186,8 +187,15 @@ def test_a_repeated_claim_is_recognised_on_dynalite_which_returns_no_image(dynal
 # --- defect 8: a clear racing an in-flight take -----------------------------------------------
 
 
+@pytest.mark.parametrize("strategy", ["fifo", "sequential"])  # sequential reads markers after its Query
 def test_a_take_in_flight_never_hands_out_a_task_of_a_clear_that_answered(
-    admin: Caller, producer: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, monkeypatch: Any
+    admin: Caller,
+    producer: Caller,
+    worker: Caller,
+    store: DynamoStore,
+    clock: ManualClock,
+    monkeypatch: Any,
+    strategy: str,
 ) -> None:
     # Given a waiting task, and a clear too big to cancel anything within its call
     task_id = put(producer, QUEUE)
@@ -205,7 +213,7 @@ def test_a_take_in_flight_never_hands_out_a_task_of_a_clear_that_answered(
     monkeypatch.setattr(store, "find_ready", clear_answers_meanwhile)
 
     # When the clear answers before the take claims
-    answer = take(worker, [FULL], 1)
+    answer = take(worker, [FULL], 1, strategy=strategy)
 
     # Then the take hands out nothing the clear covers, and the clear's job cancels the task
     assert cleared == [False]
@@ -214,6 +222,7 @@ def test_a_take_in_flight_never_hands_out_a_task_of_a_clear_that_answered(
     assert stored(worker, task_id)["status"] == "cancelled"
 
 
+@pytest.mark.parametrize("strategy", ["fifo", "sequential"])  # sequential reads markers after its Query
 def test_a_take_that_meets_a_new_clear_reads_again_past_it(
     producer: Caller,
     worker: Caller,
@@ -221,6 +230,7 @@ def test_a_take_that_meets_a_new_clear_reads_again_past_it(
     store: DynamoStore,
     clock: ManualClock,
     monkeypatch: Any,
+    strategy: str,
 ) -> None:
     # Given a waiting task, and a take that read it before a clear came in and answered
     put(producer, QUEUE)
@@ -241,14 +251,15 @@ def test_a_take_that_meets_a_new_clear_reads_again_past_it(
     monkeypatch.setattr(store, "find_ready", clear_and_put_meanwhile)
 
     # When the take goes on to claim, then it skips the covered task and gets the later one
-    assert [t["task_id"] for t in take(worker, [FULL], 1)[FULL]] == later[1:]
+    assert [t["task_id"] for t in take(worker, [FULL], 1, strategy=strategy)[FULL]] == later[1:]
 
 
+@pytest.mark.parametrize("strategy", ["fifo", "sequential"])  # sequential reads markers after its Query
 def test_markers_cached_by_an_earlier_take_never_hide_a_clear_that_answered(
-    producer: Caller, worker: Caller, store: DynamoStore, clock: ManualClock
+    producer: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, strategy: str
 ) -> None:
     # Given an instance whose take read "no marker" for the queue (issue 16: later takes reuse it)
-    assert take(worker, [FULL], 1) == {}
+    assert take(worker, [FULL], 1, strategy=strategy) == {}
     task_id = put(producer, QUEUE)
     clock.advance(ms=1)
     # and a clear, too big to cancel anything within its call, that then answers (3 s later)
@@ -256,7 +267,7 @@ def test_markers_cached_by_an_earlier_take_never_hide_a_clear_that_answered(
     assert clearer.clear(QueueLevel(QUEUE, 0), sync_limit=0) is False
 
     # When the same instance takes after the answer
-    answer = take(worker, [FULL], 1)
+    answer = take(worker, [FULL], 1, strategy=strategy)
 
     # Then it hands out nothing the clear covers, and the clear's job cancels the task
     assert answer == {}
@@ -264,34 +275,107 @@ def test_markers_cached_by_an_earlier_take_never_hide_a_clear_that_answered(
     assert stored(worker, task_id)["status"] == "cancelled"
 
 
-# --- found by the history checker: a task cancelled between its claim and the take's answer ---
+# --- found by the history checker: a task cancelled right after its claim ---------------------
 
 
-def test_a_task_cancelled_between_its_sequential_claim_and_the_read_back_is_not_handed_out(
-    producer: Caller, worker: Caller, service: QueueService, store: DynamoStore, monkeypatch: pytest.MonkeyPatch
+def test_a_task_cancelled_right_after_its_sequential_claim_is_answered_as_claimed_never_cancelled(
+    producer: Caller, worker: Caller, service: QueueService, dynamodb: Any
 ) -> None:
     # Given a waiting task, and its producer's cancel landing right after a sequential claim
-    # committed, before the take reads the claimed task back (a transaction returns no values)
+    # committed, before the take answers (a read-back would have seen the cancel)
     task_id = put(producer, QUEUE)
-    read_task = store.get_task
     cancelled: list[str] = []
 
-    def cancel_first(claimed_id: str) -> Task | None:
-        if not cancelled:
+    def cancel_first(**_: Any) -> None:
+        if not cancelled:  # the cancel's own transaction comes through here too
             cancelled.append("cancelling")
-            cancelled.append(service.cancel(PRODUCER, claimed_id))
-        return read_task(claimed_id)
+            cancelled.append(service.cancel(PRODUCER, task_id))
 
-    monkeypatch.setattr(store, "get_task", cancel_first)
+    dynamodb.meta.events.register("after-call.dynamodb.TransactWriteItems", cancel_first)
 
     # When a worker takes
     answer = take(worker, [FULL], 1, strategy="sequential")
-    monkeypatch.undo()
+    dynamodb.meta.events.unregister("after-call.dynamodb.TransactWriteItems", cancel_first)
 
-    # Then the cancel went through, and the take does not answer a cancelled task (without a
-    # lease it could use); the queue's lock went with the cancel
+    # Then the take answers the task as its claim left it (running, under the lease it took),
+    # as a fifo claim's returned item would, never a cancelled image without a usable lease;
+    # the cancel holds and its lease is over, and the queue's lock went with the cancel
     assert cancelled == ["cancelling", task_id]
-    assert answer == {}
+    [task] = answer[FULL]
+    assert (task["task_id"], task["status"], task["attempts"]) == (task_id, "running", 1)
     assert stored(worker, task_id)["status"] == "cancelled"
+    done = call("POST", f"/v1/queue/{task_id}/complete", {"status_code": 200}, worker, {"X-Lease-Id": task["lease_id"]})
+    assert done.status == 409, done
     second = put(producer, QUEUE)
     assert [t["task_id"] for t in take(worker, [FULL], 1, strategy="sequential")[FULL]] == [second]
+
+
+# --- issue 16: a sequential claim answers the task as read, so the read must still hold ---------
+
+
+def test_a_task_claimed_and_requeued_after_the_sequential_read_is_not_handed_out_stale(
+    producer: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, dynamodb: Any
+) -> None:
+    # Given a waiting task, and between the take's read of it and its claim another taker
+    # claims it and gives it back (a retry with no delay): waiting and visible again, with
+    # one attempt spent, so every condition on the task alone still holds
+    task_id = put(producer, QUEUE)
+    rival: list[Task] = []
+
+    def claim_and_requeue(parsed: dict[str, Any], **_: Any) -> None:
+        if rival or TABLES.tasks not in parsed.get("Responses", {}):
+            return
+        now = clock.now_ms()
+        outcome, claimed = store.claim(task_id, now, Lease("LEASE-rival", now + 60_000, 60, 3), QueueLevel(QUEUE, 0))
+        assert outcome is ClaimOutcome.CLAIMED and claimed is not None
+        assert store.requeue(claimed, visible_time=now)
+        rival.append(claimed)
+
+    dynamodb.meta.events.register("after-call.dynamodb.BatchGetItem", claim_and_requeue)
+
+    # When a worker takes
+    answer = take(worker, [FULL], 1, strategy="sequential")
+    dynamodb.meta.events.unregister("after-call.dynamodb.BatchGetItem", claim_and_requeue)
+
+    # Then the task as read is not handed out (its answer would say 1 attempt where 2 are
+    # stored): the claim failed its guard and the task still waits, with the rival's attempt
+    assert rival, "the interleaving never happened"
+    assert answer == {}
+    assert (stored(worker, task_id)["status"], stored(worker, task_id)["attempts"]) == ("waiting", 1)
+
+    # And the next take hands it out exactly as stored
+    [task] = take(worker, [FULL], 1, strategy="sequential")[FULL]
+    now_stored = stored(worker, task_id)
+    assert (task["task_id"], task["attempts"], task["lease_id"]) == (task_id, 2, now_stored["lease_id"])
+    assert task == now_stored
+
+
+def test_a_sequential_take_whose_cached_marker_aged_reads_it_with_its_heads_and_again_past_a_new_one(
+    producer: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, dynamodb: Any
+) -> None:
+    # Given an instance that cached "no marker" for the queue with a sequential claim
+    put(producer, QUEUE)
+    [first] = take(worker, [FULL], 1, strategy="sequential")[FULL]
+    done = call(
+        "POST",
+        f"/v1/queue/{first['task_id']}/complete",
+        {"status_code": 200},
+        worker,
+        {"X-Lease-Id": first["lease_id"]},
+    )
+    assert done.status == 200, done
+    # and then a task, a clear that covers it and answers (3 s later: the cached read has aged), a later task
+    covered = put(producer, QUEUE)
+    clock.advance(ms=1)
+    assert QueueClearer(store, clock).clear(QueueLevel(QUEUE, 0), sync_limit=0) is False
+    later = put(producer, QUEUE)
+    queries = ReadyQueries(dynamodb)
+
+    # When the instance takes: its Query, bounded by the aged "no marker", finds the covered
+    # task first; the BatchGetItem that reads the head also reads the marker
+    answer = take(worker, [FULL], 1, strategy="sequential")
+
+    # Then it reads the index again past the marker and claims the later task, not the covered one
+    assert [t["task_id"] for t in answer[FULL]] == [later]
+    assert queries.count == 2
+    assert stored(worker, covered)["status"] == "waiting"  # left to the clear's job

@@ -105,9 +105,9 @@ EXPECTED = {
     "active_passive": Counter({"BatchGetItem": 1, "Query": 3, "UpdateItem": 10}),
     # + GetItem of the cursor before, PutItem of the moved cursor after
     "round_robin": Counter({"BatchGetItem": 1, "GetItem": 1, "Query": 3, "UpdateItem": 10, "PutItem": 1}),
-    # BatchGetItem of the clear markers and the locks together, then one claim per queue:
-    # TransactWriteItems (lock + task) + GetItem
-    "sequential": Counter({"BatchGetItem": 1, "Query": 3, "TransactWriteItems": 3, "GetItem": 3}),
+    # k Query, then one BatchGetItem of the clear markers, the locks and each queue's head task
+    # (whole), then one TransactWriteItems (lock + task) per claim: no read-back
+    "sequential": Counter({"Query": 3, "BatchGetItem": 1, "TransactWriteItems": 3}),
 }
 
 
@@ -243,7 +243,7 @@ def test_round_robin_over_one_queue_neither_reads_nor_writes_a_cursor(
     assert later == [Counter({"Query": 1, "UpdateItem": 2})] * 2
 
 
-def test_sequential_reads_its_lock_every_take_and_its_marker_once(
+def test_an_uncontended_sequential_take_of_one_costs_three_requests_every_take(
     admin: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, counting
 ) -> None:
     register(admin, "q")
@@ -255,8 +255,67 @@ def test_sequential_reads_its_lock_every_take_and_its_marker_once(
         counts.append(c.calls)
         assert complete(worker, task["task_id"], lease_id=task["lease_id"]).status == 200  # frees the lock
 
-    # One BatchGetItem every take (the lock must be fresh; the first one also reads the marker,
-    # in the same request), one Query, and for the claim a TransactWriteItems (lock + task) and
-    # the GetItem reading the claimed task back (a transaction returns no item): 4 requests for
-    # one claim, not the 3 issue 16 asks (docs/design.md "Cost per call").
-    assert counts == [Counter({"BatchGetItem": 1, "Query": 1, "TransactWriteItems": 1, "GetItem": 1})] * 3
+    # One Query (candidates), one BatchGetItem (the lock, which must be fresh, the head task
+    # whole, and on the first take the clear marker too), one TransactWriteItems (lock + task,
+    # guarded on the task as read, so the answer is that task with the claim's changes).
+    assert counts == [Counter({"Query": 1, "BatchGetItem": 1, "TransactWriteItems": 1})] * 3
+
+
+def test_a_sequential_take_of_an_empty_queue_costs_one_query(
+    admin: Caller, worker: Caller, clock: ManualClock, counting
+) -> None:
+    register(admin, "q")
+
+    with counting() as cold:
+        assert take(worker, ["q:0"], 1, strategy="sequential") == {}
+
+    # Nothing to claim: no lock to read, and an unbounded Query needs no marker to be right.
+    assert cold.calls == Counter({"Query": 1})
+
+
+def test_a_sequential_take_of_a_locked_queue_costs_a_query_and_a_batch_read(
+    admin: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, counting
+) -> None:
+    register(admin, "q")
+    backlog(store, clock, "q", waiting=3)
+    [held] = take(worker, ["q:0"], 1, strategy="sequential")["q:0"]
+
+    with counting() as locked:
+        assert take(worker, ["q:0"], 1, strategy="sequential") == {}
+
+    assert locked.calls == Counter({"Query": 1, "BatchGetItem": 1})
+    assert complete(worker, held["task_id"], lease_id=held["lease_id"]).status == 200
+
+
+def test_a_sequential_take_over_two_queues_reads_both_heads_in_one_batch(
+    admin: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, counting
+) -> None:
+    for name in ("a", "b"):
+        register(admin, name)
+        backlog(store, clock, name, waiting=3)
+    take(worker, ["a:0"], 1, strategy="sequential")  # a is locked from here on
+
+    with counting() as one:
+        answer = take(worker, ["a:0", "b:0"], 1, strategy="sequential")
+
+    assert list(answer) == ["b:0"]
+    assert one.calls == Counter({"Query": 2, "BatchGetItem": 1, "TransactWriteItems": 1})
+
+
+def test_an_aged_marker_of_a_queue_that_came_back_empty_costs_a_sequential_take_nothing(
+    admin: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, counting
+) -> None:
+    for name, waiting in (("a", 3), ("b", 1)):
+        register(admin, name)
+        backlog(store, clock, name, waiting=waiting)
+    take(worker, ["b:0"], 1, strategy="sequential")  # b read "no marker", and is empty from here on
+    clock.advance(ms=GATES_TRUSTED_MS)
+    [task] = take(worker, ["a:0"], 1, strategy="sequential")["a:0"]  # a's marker is fresh
+    assert complete(worker, task["task_id"], lease_id=task["lease_id"]).status == 200
+
+    with counting() as both:
+        assert list(take(worker, ["a:0", "b:0"], 1, strategy="sequential")) == ["a:0"]
+
+    # b's unbounded Query is right whatever its marker, so its aged read is neither sent again
+    # nor held against the claim from a
+    assert both.calls == Counter({"Query": 2, "BatchGetItem": 1, "TransactWriteItems": 1})

@@ -47,8 +47,9 @@ class ClearMarkerCache:
                     self._entries[q] = _Entry(cleared_before.get(q), read_at)
 
     def markers(self, queues: Sequence[QueueLevel]) -> tuple[dict[QueueLevel, int], int]:
-        """The standing markers of `queues` and the start of the oldest read they come from
-        (every queue must have been recorded)."""
-        entries = [self._entries[q] for q in queues]
-        cleared = {q: e.cleared_before for q, e in zip(queues, entries, strict=True) if e.cleared_before is not None}
-        return cleared, min((e.read_at for e in entries), default=0)
+        """The standing markers of `queues` and the start of the oldest read they come from.
+        A queue never recorded has none: a sequential take queries it unbounded and reads its
+        marker before claiming from it (take.py)."""
+        entries = {q: e for q in queues if (e := self._entries.get(q)) is not None}
+        cleared = {q: e.cleared_before for q, e in entries.items() if e.cleared_before is not None}
+        return cleared, min((e.read_at for e in entries.values()), default=0)

@@ -13,7 +13,7 @@ from .leases import lease_until
 from .marker_cache import ClearMarkerCache
 from .models import Candidate, QueueLevel, Strategy, Task
 from .requests import TakeRequest
-from .store import ClaimOutcome, DynamoStore, Lease
+from .store import ClaimOutcome, DynamoStore, Lease, QueueGates
 
 # Candidates read beyond `size` per queue, so a claim lost to a concurrent taker has a stand-in.
 CLAIM_SLACK = 4
@@ -29,7 +29,8 @@ _rng = random.Random()  # noqa: S311 - spreads claims, guards nothing
 
 class TakeRun:
     """One take call: read candidates, plan with the strategy, claim, and re-read only when
-    concurrent takers won the candidates we had.
+    concurrent takers won the candidates we had. Sequential reads its gates (locks, markers)
+    and head tasks after its candidates, to claim without a read-back (`_claim_heads`).
 
     `spread` > 1 (see contention.py) tries the first `spread * missing` candidates of each
     queue in random order, so concurrent takers stop fighting over the same earliest task."""
@@ -62,9 +63,13 @@ class TakeRun:
 
     def run(self) -> list[list[Task]]:
         cursor = 0
+        sequential = self.strategy is Strategy.SEQUENTIAL
         if self.strategy is Strategy.ROUND_ROBIN and len(self.queues) > 1:  # one queue: no order to keep
             cursor = self.store.get_cursor(self.queues)
-        self._read_gates()
+        if sequential:  # its markers come with its locks and head tasks, after the Query
+            self.cleared_before, self.gates_read_at = self.markers.markers(self.queues)
+        else:
+            self._read_gates()
 
         fruitless = 0  # rounds in a row that claimed nothing
         while fruitless < MAX_FRUITLESS_ROUNDS:
@@ -72,11 +77,14 @@ class TakeRun:
             missing = self.request.size - len(self.served)
             window = min(missing * self.spread, MAX_SPREAD_WINDOW) if self.spread > 1 else missing
             candidates = self._read_candidates(window + CLAIM_SLACK)
-            round_cursor = strategies.next_cursor(self.served, cursor, len(self.queues))
-            plan = strategies.plan(self.strategy, candidates, cursor=round_cursor, locked=self.closed)
-            if window > missing:
-                plan = strategies.spread(plan, window, _rng)
-            lost_any = self._claim(plan)
+            if sequential:
+                lost_any = self._claim_heads(candidates)
+            else:
+                round_cursor = strategies.next_cursor(self.served, cursor, len(self.queues))
+                plan = strategies.plan(self.strategy, candidates, cursor=round_cursor, locked=self.closed)
+                if window > missing:
+                    plan = strategies.spread(plan, window, _rng)
+                lost_any = self._claim(plan)
             if len(self.served) == self.request.size or not lost_any:
                 break
             fruitless = fruitless + 1 if len(self.served) == served_before else 0
@@ -91,16 +99,13 @@ class TakeRun:
         return self.taken
 
     def _read_gates(self) -> None:
-        """The queues' clear markers, read only where the instance's are no longer trusted, and
-        for sequential its locks, always read (a lock lives seconds): at most one BatchGetItem."""
+        """The queues' clear markers, read (one BatchGetItem) only where the instance's are no
+        longer trusted."""
         read_at = self.clock.now_ms()
         stale = self.markers.stale(self.queues, read_at)
-        sequential = self.strategy is Strategy.SEQUENTIAL
-        if stale or sequential:
-            gates = self.store.queue_gates(stale, self.now, locks=self.queues if sequential else ())
+        if stale:
+            gates = self.store.queue_gates(stale, self.now)
             self.markers.record(stale, read_at, gates.cleared_before)
-            if sequential:
-                self.closed = [closed or q in gates.locked for closed, q in zip(self.closed, self.queues, strict=True)]
         self.cleared_before, self.gates_read_at = self.markers.markers(self.queues)
 
     def _cleared(self, queue_index: int, candidate: Candidate) -> bool:
@@ -145,16 +150,12 @@ class TakeRun:
                 lost_any = True  # a clear came in meanwhile: read again, past its marker
                 continue
             self.tried.add(candidate.task_id)
-            outcome, task = self.store.claim(
-                candidate.task_id, self.now, self._lease(candidate.expire_time), self._lock_for(i)
-            )
+            outcome, task = self.store.claim(candidate.task_id, self.now, self._lease(candidate.expire_time))
             if outcome is ClaimOutcome.CLAIMED and task is not None:
                 self.taken[i].append(task)
                 self.served.append(i)
                 if plan.per_queue_cap is not None and len(self.taken[i]) >= plan.per_queue_cap:
                     self.closed[i] = True
-            elif outcome is ClaimOutcome.QUEUE_LOCKED:
-                self.closed[i] = True
             else:
                 lost_any = True
                 self.lost_claims += 1
@@ -165,10 +166,73 @@ class TakeRun:
                     return True
         return lost_any
 
+    def _claim_heads(self, candidates: list[list[Candidate]]) -> bool:
+        """Sequential: each open queue's earliest candidate, in listed order, one claim per
+        queue. After the Query, one strongly consistent BatchGetItem reads the locks of the
+        queues with candidates, the markers not trusted any more and each head task whole; the
+        claim is guarded on the task as read, so it needs no read-back. A candidate found gone
+        or lost makes way for its queue's next, read by the next BatchGetItem. True when one
+        was, or when a marker differs from the one the Query was bounded by (read it again)."""
+        walk: dict[int, list[Candidate]] = {}
+        for attempt in strategies.plan_sequential(candidates, self.closed).attempts:
+            walk.setdefault(attempt.queue_index, []).append(attempt.candidate)
+        lost_any, gates = self._read_heads_and_gates(walk)
+        while gates is not None:
+            for i in list(walk):
+                if len(self.served) == self.request.size:
+                    return lost_any
+                candidate = walk[i].pop(0)
+                if self._cleared(i, candidate):
+                    lost_any = True  # a clear came in meanwhile: read again, past its marker
+                    walk[i] = []
+                    continue
+                self.tried.add(candidate.task_id)
+                outcome, task = ClaimOutcome.TASK_GONE, None
+                if (observed := gates.heads.get(candidate.task_id)) is not None:  # else deleted (TTL)
+                    lease, queue = self._lease(candidate.expire_time), self.queues[i]
+                    outcome, task = self.store.claim(candidate.task_id, self.now, lease, queue, observed=observed)
+                if outcome is ClaimOutcome.CLAIMED and task is not None:
+                    self.taken[i].append(task)
+                    self.served.append(i)
+                if outcome is ClaimOutcome.TASK_GONE:
+                    lost_any = True
+                    self.lost_claims += 1
+                else:
+                    self.closed[i] = True  # claimed (one per queue) or locked
+                    walk[i] = []
+            walk = {i: rest for i, rest in walk.items() if rest}
+            heads = [rest[0].task_id for rest in walk.values()]
+            gates = self.store.queue_gates((), self.now, heads=heads) if heads else None
+        return lost_any
+
+    def _read_heads_and_gates(self, walk: dict[int, list[Candidate]]) -> tuple[bool, QueueGates | None]:
+        """The first BatchGetItem of a sequential round (see `_claim_heads`), none when there
+        is nothing to claim and no marker to check. Closes the locked queues and takes out of
+        `walk` those whose marker changed since the Query; True when one did."""
+        bounds = dict(self.cleared_before)  # the markers the Query was bounded by
+        # A queue that came back empty from an unbounded Query is empty whatever its marker.
+        open_queues = [q for i, q in enumerate(self.queues) if i in walk or (not self.closed[i] and q in bounds)]
+        read_at = self.clock.now_ms()
+        stale = self.markers.stale(open_queues, read_at)
+        if not walk and not stale:
+            return False, None
+        heads = [c[0].task_id for c in walk.values()]
+        gates = self.store.queue_gates(stale, self.now, locks=[self.queues[i] for i in walk], heads=heads)
+        self.markers.record(stale, read_at, gates.cleared_before)
+        self.cleared_before, _ = self.markers.markers(self.queues)
+        # Claims are made only in `walk`'s queues: their markers' age bounds them (_cleared).
+        _, self.gates_read_at = self.markers.markers([self.queues[i] for i in walk])
+        changed = False
+        for i, queue in enumerate(self.queues):
+            if queue in stale and self.cleared_before.get(queue) != bounds.get(queue):
+                changed = True
+                walk.pop(i, None)
+            elif queue in gates.locked:
+                self.closed[i] = True
+                walk.pop(i, None)
+        return changed, gates
+
     def _lease(self, expire_time: int) -> Lease:
         timeout = self.request.process_timeout
         until = lease_until(self.now, timeout, expire_time)
         return Lease(new_lease_id(), until, timeout, self.request.process_max_retries)
-
-    def _lock_for(self, queue_index: int) -> QueueLevel | None:
-        return self.queues[queue_index] if self.strategy is Strategy.SEQUENTIAL else None

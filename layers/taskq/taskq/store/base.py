@@ -113,22 +113,30 @@ class StoreBase:
     def _batch_get(
         self, table: str, keys: list[dict[str, Any]], *, projection: str, consistent: bool = False
     ) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        for start in range(0, len(keys), 100):
-            pending: dict[str, Any] = {
-                table: {
-                    "Keys": keys[start : start + 100],
-                    "ProjectionExpression": projection,
-                    "ConsistentRead": consistent,
-                }
-            }
+        return self._batch_get_tables({table: (keys, projection)}, consistent=consistent)[table]
+
+    def _batch_get_tables(
+        self, reads: dict[str, tuple[list[dict[str, Any]], str | None]], *, consistent: bool = False
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The items of `reads` (per table: its keys and projection, None for whole items), in
+        as few BatchGetItem requests as the 100-key limit allows, unprocessed keys asked again."""
+        items: dict[str, list[dict[str, Any]]] = {table: [] for table in reads}
+        flat = [(table, key) for table, (keys, _) in reads.items() for key in keys]
+        for start in range(0, len(flat), 100):
+            pending: dict[str, Any] = {}
+            for table, key in flat[start : start + 100]:
+                request = pending.setdefault(table, {"Keys": [], "ConsistentRead": consistent})
+                if (projection := reads[table][1]) is not None:
+                    request["ProjectionExpression"] = projection
+                request["Keys"].append(key)
             for attempt in range(8):
                 answer = self._db.batch_get_item(RequestItems=pending)
-                items += answer.get("Responses", {}).get(table, [])
+                for table, found in answer.get("Responses", {}).items():
+                    items[table] += found
                 pending = answer.get("UnprocessedKeys") or {}
                 if not pending:
                     break
                 time.sleep(0.01 * 2**attempt)  # throttled: back off before asking for the rest
             else:
-                raise RuntimeError(f"BatchGetItem on {table} left keys unprocessed after retries")
+                raise RuntimeError(f"BatchGetItem on {', '.join(reads)} left keys unprocessed after retries")
         return items

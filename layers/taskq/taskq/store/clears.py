@@ -14,10 +14,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..config import retention_seconds
-from ..models import QueueLevel, Status
+from ..models import QueueLevel, Status, Task
 from .base import StoreBase
-from .codec import expression_values, from_item, is_condition_failure
+from .codec import expression_values, from_item, is_condition_failure, item_to_task
 from .keys import READY_INDEX, clear_key, lock_key, task_key
+
+GATE_PROJECTION = "pk, sk, cleared_before, expires_at"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class QueueGates:
 
     cleared_before: dict[QueueLevel, int] = field(default_factory=dict)
     locked: frozenset[QueueLevel] = frozenset()  # sequential locks held by an unexpired lease
+    heads: dict[str, Task] = field(default_factory=dict)  # sequential: the tasks asked for, as read
 
 
 class ClearRecords(StoreBase):
@@ -43,22 +46,34 @@ class ClearRecords(StoreBase):
             if not is_condition_failure(e):
                 raise
 
-    def queue_gates(self, markers: Sequence[QueueLevel], now: int, *, locks: Sequence[QueueLevel] = ()) -> QueueGates:
-        """The clear markers of `markers` and the held sequential locks of `locks`: one strongly
-        consistent BatchGetItem (none when both are empty), so a clear that has answered is
-        always seen. A queue-level of `markers` missing from the answer has no marker."""
+    def queue_gates(
+        self,
+        markers: Sequence[QueueLevel],
+        now: int,
+        *,
+        locks: Sequence[QueueLevel] = (),
+        heads: Sequence[str] = (),
+    ) -> QueueGates:
+        """The clear markers of `markers`, the held sequential locks of `locks` and the whole
+        tasks `heads` (a sequential take's candidates): one strongly consistent BatchGetItem
+        across both tables (none when all are empty), so a clear that has answered is always
+        seen. A queue-level of `markers` missing from the answer has no marker; a task of
+        `heads` missing from `QueueGates.heads` does not exist."""
         keys = [clear_key(q) for q in dict.fromkeys(markers)] + [lock_key(q) for q in dict.fromkeys(locks)]
-        cleared, locked = {}, set()
-        if not keys:
+        task_keys = [task_key(t) for t in dict.fromkeys(heads)]
+        if not keys and not task_keys:
             return QueueGates()
-        projection = "pk, sk, cleared_before, expires_at"
-        for item in self._batch_get(self._tables.control, keys, projection=projection, consistent=True):
+        reads = {self._tables.control: (keys, GATE_PROJECTION), self._tables.tasks: (task_keys, None)}
+        found = self._batch_get_tables({table: read for table, read in reads.items() if read[0]}, consistent=True)
+        cleared, locked = {}, set()
+        for item in found.get(self._tables.control, []):
             v = from_item(item)
             if v["pk"] == "CLEAR":
                 cleared[QueueLevel.parse(v["sk"])] = int(v["cleared_before"])
             elif int(v["expires_at"]) > now:
                 locked.add(QueueLevel.parse(v["pk"].removeprefix("LOCK#")))
-        return QueueGates(cleared, frozenset(locked))
+        tasks = {t.task_id: t for t in map(item_to_task, found.get(self._tables.tasks, []))}
+        return QueueGates(cleared, frozenset(locked), tasks)
 
     def pending_clears(self) -> list[tuple[QueueLevel, int]]:
         page = self._db.query(

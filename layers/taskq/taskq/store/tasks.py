@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -61,6 +61,26 @@ def held_by(lease: Lease, task: Task | None, otherwise: ClaimOutcome) -> tuple[C
     if task is not None and task.status is Status.RUNNING and task.lease_id == lease.lease_id:
         return ClaimOutcome.CLAIMED, task
     return otherwise, None
+
+
+def _takeable(task: Task, now: int) -> bool:
+    """What a claim's condition requires of the task, checked on a read of it."""
+    return task.status is Status.WAITING and task.expire_time > now and task.visible_time <= now
+
+
+def claimed_as(observed: Task, now: int, lease: Lease, lock: QueueLevel | None) -> Task:
+    """The task a claim guarded on `observed` leaves: the read plus the claim's SETs above."""
+    return replace(
+        observed,
+        status=Status.RUNNING,
+        running_time=now,
+        lease_id=lease.lease_id,
+        lease_expire_time=lease.expire_time,
+        max_retries=lease.max_retries,
+        attempts=observed.attempts + 1,
+        process_timeout=lease.process_timeout,
+        holds_lock=lock is not None,
+    )
 
 
 class TaskRecords(StoreBase):
@@ -164,10 +184,22 @@ class TaskRecords(StoreBase):
             page_limit = min(page_limit * 2, 1000)
 
     def claim(
-        self, task_id: str, now: int, lease: Lease, lock: QueueLevel | None = None
+        self, task_id: str, now: int, lease: Lease, lock: QueueLevel | None = None, *, observed: Task | None = None
     ) -> tuple[ClaimOutcome, Task | None]:
         """Grants the task to a new lease if it is still takeable. With `lock`, the queue's
-        sequential lock is taken in the same transaction, so neither exists without the other."""
+        sequential lock is taken in the same transaction, so neither exists without the other.
+
+        A transaction returns no values, so a sequential claim is of the task as read
+        (`observed`, read here when the caller has not) and is conditioned also on its
+        `attempts` being as read: every way back to `waiting` passes through a claim, which
+        bumps them, and every other change leaves `waiting`. So the task as read with the
+        claim's changes is the claimed task, and no read-back is needed."""
+        if lock is not None and observed is None:
+            observed = self.get_task(task_id)
+            if observed is None:
+                return ClaimOutcome.TASK_GONE, None
+        if observed is not None and not _takeable(observed, now):
+            return ClaimOutcome.TASK_GONE, None  # the read already shows it: spare the write
         sets = [
             "#status = :running",
             "running_time = :now",
@@ -175,9 +207,9 @@ class TaskRecords(StoreBase):
             "lease_expire_time = :lease_expire_time",
             "sweep_at = :lease_expire_time",
             "max_retries = :max_retries",
-            "attempts = attempts + :one",
         ]
         removes = ["ready_queue"]
+        condition = "#status = :waiting AND expire_time > :now AND visible_time <= :now"
         values: dict[str, Any] = {
             "running": Status.RUNNING.value,
             "waiting": Status.WAITING.value,
@@ -185,8 +217,14 @@ class TaskRecords(StoreBase):
             "lease_id": lease.lease_id,
             "lease_expire_time": lease.expire_time,
             "max_retries": lease.max_retries,
-            "one": 1,
         }
+        if observed is None:
+            sets.append("attempts = attempts + :one")
+            values["one"] = 1
+        else:
+            sets.append("attempts = :attempts")
+            condition += " AND attempts = :observed_attempts"
+            values |= {"attempts": observed.attempts + 1, "observed_attempts": observed.attempts}
         if lease.process_timeout is None:
             removes.append("process_timeout")
         else:
@@ -199,14 +237,17 @@ class TaskRecords(StoreBase):
             "TableName": self._tables.tasks,
             "Key": task_key(task_id),
             "UpdateExpression": f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
-            "ConditionExpression": "#status = :waiting AND expire_time > :now AND visible_time <= :now",
+            "ConditionExpression": condition,
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": expression_values(**values),
         }
         try:
             if lock is None:
                 return self._claim_alone(update, lease)
-            return self._claim_with_lock(update, lease, lock, task_id, now)
+            outcome = self._claim_with_lock(update, lease, lock, task_id, now)
+            if outcome is ClaimOutcome.CLAIMED and observed is not None:
+                return outcome, claimed_as(observed, now, lease, lock)
+            return outcome, None
         except (BotoCoreError, ClientError) as e:
             if isinstance(e, ClientError) and not outcome_unknown(e):
                 raise
@@ -227,7 +268,7 @@ class TaskRecords(StoreBase):
 
     def _claim_with_lock(
         self, update: dict[str, Any], lease: Lease, lock: QueueLevel, task_id: str, now: int
-    ) -> tuple[ClaimOutcome, Task | None]:
+    ) -> ClaimOutcome:
         lock_put = {
             "TableName": self._tables.control,
             "Item": lock_key(lock) | to_item({"task_id": task_id, "expires_at": lease.expire_time}),
@@ -247,11 +288,11 @@ class TaskRecords(StoreBase):
             lock_code, task_code = [*cancellation_codes(e), "", ""][:2]
             otherwise = ClaimOutcome.QUEUE_LOCKED if lock_code == "ConditionalCheckFailed" else ClaimOutcome.TASK_GONE
             if task_code != "ConditionalCheckFailed":
-                return otherwise, None
-            return self._claimed_by(lease, reasons[1].get("Item"), update["Key"], otherwise)
-        # A transaction returns no values: read the claimed task back (a cancel may have come
-        # in between: then it is not handed out).
-        return held_by(lease, self.get_task(task_id), ClaimOutcome.TASK_GONE)
+                return otherwise
+            # A retried claim of ours fails its own guard too: the image (the task as it is
+            # now) then carries our lease, and the task as read plus our changes is still it.
+            return self._claimed_by(lease, reasons[1].get("Item"), update["Key"], otherwise)[0]
+        return ClaimOutcome.CLAIMED
 
     def _claimed_by(
         self, lease: Lease, item: dict[str, Any] | None, key: dict[str, Any], otherwise: ClaimOutcome
