@@ -43,11 +43,11 @@ def defer_reexports(package: str) -> bool:
     def resolve(name: str) -> Any:
         if name.startswith("__"):  # probes such as `__wrapped__`: no submodule is named so
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        if name in names:
-            origin, original = names[name]
+        origin, original = names.get(name, (package, name))
+        if importlib.util.resolve_name(origin, package) != package:
             value = getattr(importlib.import_module(origin, package), original)
-        elif importlib.util.find_spec(f"{package}.{name}") is not None:
-            value = importlib.import_module(f"{package}.{name}")  # `from package import submodule`
+        elif importlib.util.find_spec(f"{package}.{original}") is not None:
+            value = importlib.import_module(f"{package}.{original}")  # `from package import submodule`
         else:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         setattr(module, name, value)  # resolved once: later lookups find it without this hook
