@@ -31,8 +31,8 @@ def defer_reexports(package: str) -> bool:
     if package in sys.modules:
         return False
     spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None or not spec.submodule_search_locations:
-        return False
+    if spec is None or not spec.submodule_search_locations or not (spec.origin or "").endswith(".py"):
+        return False  # not a package, or shipped without its source (bytecode only): imported as usual
     with open(spec.origin, encoding="utf-8") as source:
         reexports = _reexports(ast.parse(source.read()))
     if reexports is None:
