@@ -9,7 +9,7 @@ import json
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from .errors import BadRequest
 from .models import QUEUE_NAME, QueueLevel, Strategy
@@ -52,16 +52,23 @@ def _path_to(value: Any, target: object) -> str | None:
     return None
 
 
+class RequestBody(BaseModel):
+    """A model's validator is built when it first validates, not at import: a cold start builds
+    only the models its request uses (docs/performance.md, "Cold start")."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
 QueueName = Annotated[str, Field(pattern=QUEUE_NAME.pattern, description="^[A-Za-z0-9_-]{1,64}$")]
 Endpoint = Annotated[str, Field(min_length=1, max_length=256)]
 
 
-class RegisterRequest(BaseModel):
+class RegisterRequest(RequestBody):
     queue: QueueName
     endpoint: Endpoint
 
 
-class PutRequest(BaseModel):
+class PutRequest(RequestBody):
     queue: QueueName
     endpoint: Endpoint
     level: StrictInt = Field(0, ge=0, le=9)
@@ -81,7 +88,7 @@ class PutRequest(BaseModel):
         return url
 
 
-class TakeRequest(BaseModel):
+class TakeRequest(RequestBody):
     queues: list[str] = Field(min_length=1, max_length=20, description="full queue names, name:level")
     strategy: Strategy = Strategy.FIFO
     endpoint: Endpoint | None = None
@@ -104,11 +111,11 @@ class TakeRequest(BaseModel):
         return [QueueLevel.parse(q) for q in self.queues]
 
 
-class HeartbeatRequest(BaseModel):
+class HeartbeatRequest(RequestBody):
     process_timeout: StrictInt | None = Field(None, ge=1, le=43_200, description="seconds from now; default the take's")
 
 
-class RetryRequest(BaseModel):
+class RetryRequest(RequestBody):
     delay_seconds: StrictInt = Field(0, ge=0, le=43_200)
     reason: str = Field("", max_length=1024)
 
@@ -116,7 +123,7 @@ class RetryRequest(BaseModel):
 QueuePattern = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-*?\[\]!]{1,64}$", description="a glob over queue names")]
 
 
-class KeyCreateRequest(BaseModel):
+class KeyCreateRequest(RequestBody):
     name: str = Field(min_length=1, max_length=128)
     role: Literal["producer", "worker", "admin"]
     queues: list[QueuePattern] = Field(default_factory=lambda: ["*"], min_length=1, max_length=50)
