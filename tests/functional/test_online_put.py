@@ -227,3 +227,18 @@ def test_bad_puts_get_the_spec_error_body(service: QueueService, producer: Calle
 
     assert answer.status_code == status
     assert answer.json()["code"] == status
+
+
+def test_the_readiness_check_needs_no_key(service: QueueService) -> None:
+    with online_client(service) as client:
+        answer = client.get("/health")
+
+    assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
+
+
+def test_an_unknown_route_is_404_with_the_error_body(service: QueueService, producer: Caller) -> None:
+    with online_client(service) as client:
+        answer = client.get("/v1/nothing", headers=context_header(producer))
+
+    assert answer.status_code == 404
+    assert set(answer.json()) == {"code", "message", "timestamp"}

@@ -116,8 +116,11 @@ def test_a_missing_lease_header_is_400(worker, running) -> None:
     assert answer.body["message"].lower().startswith("x-lease-id:")
 
 
-def test_a_producer_may_not_send_events(producer, running) -> None:
-    assert send(producer, running, [{"data": "x"}]).status in (403, 404)
+def test_only_workers_of_the_queue_send_events(producer, running) -> None:
+    other_producer = Caller("ak-producer-0002", "producer")
+
+    assert send(producer, running, [{"data": "x"}]).status == 403  # sees its task, may not act as a worker
+    assert send(other_producer, running, [{"data": "x"}]).status == 404  # not yours: as if there were none
 
 
 def test_a_worker_outside_the_queue_sees_404(running) -> None:

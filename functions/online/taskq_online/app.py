@@ -91,6 +91,10 @@ def create_app(
         headers = {"X-Task-Id": task_id} | SSE_HEADERS
         return StreamingResponse(frames, media_type="text/event-stream", headers=headers)
 
+    async def health(request: Request) -> Response:
+        # The Lambda Web Adapter's readiness check (AWS_LWA_READINESS_CHECK_PATH=/health).
+        return JSONResponse({"status": "ok"})
+
     async def domain_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, TaskqError)
         task_id = request.path_params.get("task_id")
@@ -109,6 +113,7 @@ def create_app(
         routes=[
             Route("/v1/queue/put", put, methods=["POST"]),
             Route("/v1/queue/{task_id}/stream", stream, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
         ],
         exception_handlers={TaskqError: domain_error, HTTPException: http_error, Exception: unexpected},
     )
