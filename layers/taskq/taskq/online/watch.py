@@ -104,8 +104,9 @@ class TaskWatch:
         task = self._task
         plan = plan_poll(task.response_mode, task.status, now - self._last_change, now - self._last_task_read)
         act_at = task.expire_time if task.status is Status.WAITING else task.lease_expire_time
-        if now + plan.delay_ms >= act_at:
-            return PollPlan(max(0, act_at - now), read_task=True, read_events=plan.read_events)
+        # Only a moment still ahead: one already passed was acted on by the poll that saw it.
+        if now < act_at <= now + plan.delay_ms:
+            return PollPlan(act_at - now, read_task=True, read_events=plan.read_events)
         return plan
 
     def poll(self, plan: PollPlan) -> Progress:
