@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from taskq.models import ResponseMode, Status
-from taskq.online.schedule import TASK_READ_EVERY, PollPlan, plan_poll, requests_per_second
+from taskq.online.schedule import PollPlan, plan_poll, requests_per_second
 
 BLOCKING, STREAMING = ResponseMode.BLOCKING, ResponseMode.STREAMING
 
@@ -41,15 +41,18 @@ def test_a_waiting_stream_reads_no_events_since_nothing_holds_a_lease_to_send_th
     assert (plan.read_task, plan.read_events) == (True, False)
 
 
-def test_a_running_stream_reads_events_every_poll_and_the_task_every_fourth():
-    reads, since_task_read = [], 0
-    for _ in range(8):
-        plan = plan_poll(STREAMING, Status.RUNNING, 0, since_task_read)
+@pytest.mark.parametrize("since_change_ms", [0, 20_000, 120_000])
+def test_a_running_stream_reads_events_every_poll_and_the_task_about_once_a_second(since_change_ms):
+    reads, since_task_read, elapsed = [], 0, 0
+    while elapsed < 10_000:
+        plan = plan_poll(STREAMING, Status.RUNNING, since_change_ms, since_task_read)
         assert plan.read_events
-        reads.append(plan.read_task)
+        elapsed += plan.delay_ms
+        if plan.read_task:
+            reads.append(since_task_read + plan.delay_ms)
         since_task_read = 0 if plan.read_task else since_task_read + plan.delay_ms
-    assert reads == [False, False, False, True] * 2
-    assert TASK_READ_EVERY == 4
+    assert 8 <= len(reads) <= 10
+    assert all(1_000 <= gap <= 1_200 for gap in reads[1:])
 
 
 def test_while_things_happen_polls_are_fast_enough_for_the_latency_targets():

@@ -17,11 +17,12 @@ from ..models import ResponseMode, Status
 # something happens, slower as the wait goes quiet. A change is a status change or a new event.
 WAITING_STEPS = ((2_000, 100), (30_000, 250))
 BLOCKING_RUNNING_STEPS = ((10_000, 100), (60_000, 250))
-# A stream reads its events at every poll and the task (to learn of the end) every 4th poll:
-# 125 ms polls are 8 event reads + 2 task reads a second.
-STREAMING_RUNNING_STEPS = ((10_000, 125), (60_000, 250))
+# A stream reads its events at every poll and the task (to learn of the end) once a second:
+# 110 ms polls are 10 event reads + 1 task read every 1.1 s. The end matters only after the
+# last event, which the producer then already has; the stream closes up to ~1 s later.
+STREAMING_RUNNING_STEPS = ((10_000, 110), (60_000, 250))
 IDLE_MS = 500
-TASK_READ_EVERY = 4
+STREAM_TASK_READ_MS = 1_000
 
 
 @dataclass(frozen=True)
@@ -45,14 +46,14 @@ def plan_poll(mode: ResponseMode, status: Status, since_change_ms: int, since_ta
     """The next poll of a wait whose task was last seen in `status`.
 
     A blocking wait reads only the task. A stream reads its events at every poll once a worker
-    has the task (a waiting task has no lease, so no events can come) and the task every
-    TASK_READ_EVERY-th poll: the task's end matters only after its last event, and the stream
-    reads the events once more when it sees the end, so nothing sent before the end is lost.
+    has the task (a waiting task has no lease, so no events can come) and the task about once a
+    second (STREAM_TASK_READ_MS): its end matters only after its last event, and the stream reads
+    the events once more when it sees the end, so nothing sent before the end is lost.
     """
     delay = interval_ms(mode, status, since_change_ms)
     if mode is not ResponseMode.STREAMING or status is Status.WAITING:
         return PollPlan(delay, read_task=True, read_events=False)
-    due = since_task_read_ms + delay >= TASK_READ_EVERY * delay
+    due = since_task_read_ms + delay >= STREAM_TASK_READ_MS
     return PollPlan(delay, read_task=due, read_events=True)
 
 
