@@ -242,3 +242,15 @@ def test_an_unknown_route_is_404_with_the_error_body(service: QueueService, prod
 
     assert answer.status_code == 404
     assert set(answer.json()) == {"code", "message", "timestamp"}
+
+
+def test_a_body_that_is_not_json_is_415(service: QueueService, producer: Caller) -> None:
+    with online_client(service) as client:
+        answer = client.post(
+            "/v1/queue/put",
+            content="queue=test-queue",
+            headers=context_header(producer) | {"Content-Type": "text/plain"},
+        )
+
+    assert answer.status_code == 415
+    assert answer.json()["message"].startswith("Content-Type:")

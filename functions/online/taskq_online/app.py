@@ -9,6 +9,7 @@ context (with the authorizer's) in the `x-amzn-request-context` header.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from functools import cache
 from http import HTTPStatus
@@ -32,6 +33,7 @@ from taskq.store import store_from_env
 
 from .waiting import KEEP_ALIVE_SECONDS, Sleep, stream_frames, wait_for_end
 
+logger = logging.getLogger(__name__)
 REQUEST_CONTEXT_HEADER = "x-amzn-request-context"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -65,7 +67,8 @@ def create_app(
 ) -> Starlette:
     async def put(request: Request) -> Response:
         principal = principal_of(request)
-        if not request.headers.get("content-type", "application/json").startswith("application/json"):
+        media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if not (media_type == "application/json" or media_type.endswith("+json")):  # as the API function
             return error_response(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type: must be application/json")
         body = parse_body(PutRequest, await request.body())
         service = get_service()
@@ -107,6 +110,7 @@ def create_app(
         return error_response(error.status_code, str(error.detail))
 
     async def unexpected(request: Request, error: Exception) -> Response:
+        logger.exception("unhandled error", exc_info=error)
         return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
 
     return Starlette(
