@@ -14,6 +14,7 @@ from steps import cancel, complete, register, take
 
 from taskq.clock import ManualClock
 from taskq.service import QueueService
+from tests.faults import FaultPlan
 
 
 @pytest.fixture(autouse=True)
@@ -216,3 +217,29 @@ def test_a_last_event_id_that_is_no_event_id_is_400(
 
     assert answer.status_code == 400
     assert answer.json()["message"].startswith("Last-Event-ID:")
+
+
+@pytest.mark.parametrize("mode", ["blocking", "streaming"])
+def test_a_wait_costs_at_most_ten_dynamodb_requests_a_second(
+    service: QueueService, store, clock: ManualClock, producer: Caller, worker: Caller, mode: str
+) -> None:
+    """The budget of issue 11, through the surface: a worker takes the task and stays silent;
+    every DynamoDB request of the next two minutes is the producer's wait."""
+    hand = StreamWorker(worker)
+    sleep = ScriptedSleep(clock, [hand.take])
+    sent_at: list[int] = []
+    plan = FaultPlan(before_request=lambda operation: sent_at.append(clock.now_ms()))
+    started = clock.now_ms()
+    with online_client(service, sleep) as client:
+        plan.attach(store._db)
+        try:
+            client.post(
+                "/v1/queue/put", json=put_body(response_mode=mode, timeout=130), headers=context_header(producer)
+            )
+        finally:
+            plan.detach(store._db)
+
+    seconds = [(t - started) // 1000 for t in sent_at]
+    for first, last in [(1, 11), (11, 61), (61, 121)]:  # the fast phase, then slower ones
+        rate = sum(first <= s < last for s in seconds) / (last - first)
+        assert 0 < rate <= 10, (first, last, rate)
