@@ -21,6 +21,7 @@ from taskq.service import QueueService
 from taskq.store import DynamoStore
 from taskq_local.processes import free_port
 from taskq_online.app import create_app
+from tests.faults import FaultPlan
 from tests.servers import client_for, tables_on
 
 PRODUCER = Caller("ak-producer-live", "producer")
@@ -124,3 +125,26 @@ def test_a_blocking_put_over_http_is_answered_when_the_worker_completes(
 
     assert (answer.status_code, answer.json()) == (200, {"ok": True})
     assert answer.headers["X-Task-Id"].startswith("TASK-")
+
+
+@pytest.mark.slow
+def test_a_blocking_producer_that_goes_away_stops_its_wait_and_leaves_the_task(
+    live_service: QueueService, base_url: str
+) -> None:
+    requests: list[float] = []
+    plan = FaultPlan(before_request=lambda operation: requests.append(time.monotonic()))
+    with httpx.Client(base_url=base_url, timeout=0.6) as client:
+        plan.attach(live_service._store._db)
+        try:
+            with pytest.raises(httpx.ReadTimeout):  # the producer gives up and closes its connection
+                client.post(
+                    "/v1/queue/put", json=put_body("live", response_mode="blocking"), headers=context_header(PRODUCER)
+                )
+            gone_at = time.monotonic()
+            time.sleep(1.5)
+        finally:
+            plan.detach(live_service._store._db)
+
+    assert [t for t in requests if t > gone_at + 0.5] == []  # no poll after the next one noticed
+    [task] = live_service.take(WORKER, TakeRequest(queues=["live:0"], size=1))["live:0"]  # still there
+    assert task["response_mode"] == "blocking"
