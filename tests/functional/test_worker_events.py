@@ -86,6 +86,13 @@ def test_a_full_batch_of_a_hundred_events_with_ids_is_stored_whole(service, cloc
     assert [data for _, _, data in stored(service, clock, producer, running["task_id"])] == [str(i) for i in range(100)]
 
 
+def test_the_longest_id_fits_a_sort_key_even_in_four_byte_characters(service, clock, producer, worker, running) -> None:
+    longest = "\U0001f600" * 255  # 1,020 bytes of UTF-8
+
+    assert send(worker, running, [{"id": longest, "data": "x"}]).body["accepted"] == 1
+    assert send(worker, running, [{"id": longest, "data": "x"}]).body["accepted"] == 0
+
+
 def test_a_stale_lease_is_409(worker, running) -> None:
     answer = send(worker, running, [{"data": "x"}], lease_id="not-the-lease")
 
@@ -139,6 +146,7 @@ def test_a_worker_outside_the_queue_sees_404(running) -> None:
         ([{"data": "x"}] * 101, 400, "events"),
         ([{"event": "two words", "data": "x"}], 400, "events.0.event"),
         ([{"id": "", "data": "x"}], 400, "events.0.id"),
+        ([{"id": "x" * 256, "data": "x"}], 400, "events.0.id"),
         ([{"event": "message"}], 400, "events.0.data"),
     ],
 )

@@ -104,7 +104,8 @@ EventName = Annotated[str, Field(pattern=r"^[!-~]{1,128}$", description="printab
 
 
 class EventIn(BaseModel):
-    id: str | None = Field(None, min_length=1, max_length=256, description="dedup key within the task")
+    # 255 characters: as a sort key ("I#" + id) it stays within DynamoDB's 1,024 bytes even at 4 bytes a character.
+    id: str | None = Field(None, min_length=1, max_length=255, description="dedup key within the task")
     event: EventName = "message"
     data: Any = Field(description="a string (sent as it is) or any JSON value (sent as compact JSON)")
 
