@@ -6,13 +6,16 @@ Integers are strict: JSON `true` or `"5"` is a 400, not a quiet 1 or 5.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from .errors import BadRequest
+from .http_errors import describe_validation_error
 from .models import QUEUE_NAME, QueueLevel, Strategy
+
+Model = TypeVar("Model", bound=BaseModel)
 
 # Python turns at most this many digits of text into an int by default (a guard against
 # quadratic-time conversion); json raises a bare ValueError beyond it, which became a 500.
@@ -38,6 +41,21 @@ def parse_json_body(text: str) -> Any:
     if found:
         raise BadRequest(f"{_path_to(value, found[0]) or 'body'}: an integer of more than {MAX_INT_DIGITS} digits")
     return value
+
+
+def parse_body(model: type[Model], text: str | bytes) -> Model:
+    """A request body as `model`, every problem a 400 naming the field. For the online function;
+    the API function's resolver validates the same models with the same messages."""
+    try:
+        value = parse_json_body(text)
+    except RecursionError as e:
+        raise BadRequest("body: JSON nested too deeply") from e
+    except ValueError as e:  # not JSON, or not UTF-8
+        raise BadRequest("body: is not valid JSON") from e
+    try:
+        return model.model_validate(value)
+    except ValidationError as e:
+        raise BadRequest("; ".join(describe_validation_error(error) for error in e.errors())) from e
 
 
 def _path_to(value: Any, target: object) -> str | None:
@@ -86,6 +104,21 @@ class PutRequest(RequestBody):
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError("must be an http or https URL")
         return url
+
+
+# Printable ASCII without spaces: an event name goes on an SSE `event:` line as it is.
+EventName = Annotated[str, Field(pattern=r"^[!-~]{1,128}$", description="printable ASCII, no spaces, 1..128")]
+
+
+class EventIn(BaseModel):
+    # 255 characters: as a sort key ("I#" + id) it stays within DynamoDB's 1,024 bytes even at 4 bytes a character.
+    id: str | None = Field(None, min_length=1, max_length=255, description="dedup key within the task")
+    event: EventName = "message"
+    data: Any = Field(description="a string (sent as it is) or any JSON value (sent as compact JSON)")
+
+
+class EventsRequest(RequestBody):
+    events: list[EventIn] = Field(min_length=1, max_length=100)
 
 
 class TakeRequest(RequestBody):

@@ -18,6 +18,7 @@ from .apikeys import ApiKeyRecords
 from .clears import ClearRecords, QueueGates
 from .codec import body_hash
 from .deliveries import Delivery, DeliveryRecords, Failure
+from .events import EventRecords
 from .keys import READY_INDEX, SWEEP_INDEX
 from .queues import QueueRecords
 from .stats import COUNTER_FIELDS, StatsRecords
@@ -42,7 +43,14 @@ __all__ = [
 
 
 class DynamoStore(
-    QueueRecords, TaskRecords, TaskTransitions, ApiKeyRecords, StatsRecords, DeliveryRecords, ClearRecords
+    QueueRecords,
+    TaskRecords,
+    TaskTransitions,
+    ApiKeyRecords,
+    StatsRecords,
+    DeliveryRecords,
+    ClearRecords,
+    EventRecords,
 ):
     """Data access for the queue service. Methods take `now` (epoch ms) from the caller's clock."""
 
