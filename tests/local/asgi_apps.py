@@ -1,12 +1,24 @@
-"""Small ASGI apps that stand in for the online function in the local server's tests: plain ASGI
-(no framework), each route doing one thing a real app does — wait, stream, fail."""
+"""A small ASGI app that stands in for the online function in the local server's tests (plain
+ASGI, no framework; each route does one thing a real app does: wait, stream, fail), and a real
+HTTP server in-process that serves it beside a Lambda handler."""
 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+from taskq_local.asgi import AsgiFunction
+from taskq_local.functions import LambdaFunction
+from taskq_local.gateway import LocalGateway
+from taskq_local.routes import Route, RouteTable
+from taskq_local.server import LocalHttpServer
+from tests.local.fakes import KEY, fake_authorizer
 
 
 class Board:
@@ -103,3 +115,50 @@ def make_app(board: Board) -> Any:
             await _json(send, 404, {"code": 404, "message": f"no {path}"})
 
     return app
+
+
+AUTH = ("Authorization", f"Bearer {KEY}")
+ROUTES = RouteTable(
+    [
+        Route("GET", "/health", "ApiFunction", public=True),
+        Route("ANY", "/v1/{proxy+}", "ApiFunction", public=False),
+        Route("ANY", "/{proxy+}", "OnlineFunction", public=False),
+    ]
+)
+
+
+def lambda_echo(event, context):
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(event["path"])}
+
+
+@dataclass
+class Served:
+    server: LocalHttpServer
+    board: Board
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.server.server_address[:2]
+        return str(host), int(port)
+
+    def connect(self, timeout: float = 10) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(*self.address, timeout=timeout)
+
+
+def serve(board: Board) -> LocalHttpServer:
+    functions = {
+        "ApiFunction": LambdaFunction(lambda_echo),
+        "OnlineFunction": AsgiFunction(make_app(board), "OnlineFunction"),
+    }
+    server = LocalHttpServer(("127.0.0.1", 0), LocalGateway(ROUTES, functions, fake_authorizer()), access_log=False)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    return server
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()

@@ -8,76 +8,12 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import pytest
 
-from taskq_local.asgi import AsgiFunction
-from taskq_local.functions import LambdaFunction
-from taskq_local.gateway import LocalGateway
-from taskq_local.routes import Route, RouteTable
-from taskq_local.server import LocalHttpServer
-from tests.local.asgi_apps import Board, make_app
-from tests.local.fakes import KEY, fake_authorizer
-
-AUTH = ("Authorization", f"Bearer {KEY}")
-ROUTES = RouteTable(
-    [
-        Route("GET", "/health", "ApiFunction", public=True),
-        Route("ANY", "/v1/{proxy+}", "ApiFunction", public=False),
-        Route("ANY", "/{proxy+}", "OnlineFunction", public=False),
-    ]
-)
-
-
-def lambda_echo(event, context):
-    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(event["path"])}
-
-
-@dataclass
-class Served:
-    server: LocalHttpServer
-    board: Board
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self.server.server_address[:2]
-        return str(host), int(port)
-
-    def connect(self, timeout: float = 10) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection(*self.address, timeout=timeout)
-
-
-def serve(board: Board) -> LocalHttpServer:
-    functions = {
-        "ApiFunction": LambdaFunction(lambda_echo),
-        "OnlineFunction": AsgiFunction(make_app(board), "OnlineFunction"),
-    }
-    server = LocalHttpServer(("127.0.0.1", 0), LocalGateway(ROUTES, functions, fake_authorizer()), access_log=False)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    return server
-
-
-@pytest.fixture
-def served() -> Iterator[Served]:
-    board = Board()
-    server = serve(board)
-    yield Served(server, board)
-    board.release()
-    server.shutdown()
-    server.server_close()
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 5) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
+from tests.local.asgi_apps import AUTH, Served, eventually
+from tests.local.fakes import KEY
 
 
 def test_the_app_sees_the_request_as_the_web_adapter_forwards_it(served: Served):
