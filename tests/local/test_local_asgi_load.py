@@ -105,7 +105,7 @@ def test_200_waiting_producers_block_neither_ordinary_requests_nor_a_burst(serve
     assert max(seconds for _, seconds in answers) < PROMPT_SECONDS
     assert failures == [] and statuses == [200] * BURST
     assert served.board.waiting == WAITERS
-    assert WAITERS <= threads_waiting <= WAITERS + 10
+    assert threads_waiting <= WAITERS + 10  # (threads of earlier tests may end meanwhile: no lower bound)
     assert descriptors_waiting <= WAITERS * 5 + 20  # client + server socket, selector, wake-up pair
 
     # And when the answers come, every producer gets its own, complete
