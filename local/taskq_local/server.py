@@ -16,12 +16,14 @@ import time
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from .events import FRAMING_HEADERS, HttpRequest, HttpResponse, error_response
 from .functions import load_functions
 from .gateway import LocalGateway, function_authorizer
 from .routes import RouteTable
+from .template import TEMPLATE
 
 logger = logging.getLogger("taskq_local")
 
@@ -284,7 +286,10 @@ def serve(host: str, port: int, environ: MutableMapping[str, str] = os.environ, 
     bootstrap_admin_key(admin_key)
     cache_seconds = float(environ.get("TASKQ_AUTH_CACHE_SECONDS", "0"))
     authorize = function_authorizer(authorizer_handler, cache_seconds)
-    gateway = LocalGateway(RouteTable.from_template(), load_functions(), authorize)
+    # TASKQ_LOCAL_TEMPLATE: another template's routes and functions (a variant to try, or a test
+    # app); the tables stay those of template.yaml.
+    template = Path(environ.get("TASKQ_LOCAL_TEMPLATE") or TEMPLATE)
+    gateway = LocalGateway(RouteTable.from_template(template), load_functions(template), authorize)
     raise_open_file_limit()
     try:
         server = LocalHttpServer((host, port), gateway, access_log)
