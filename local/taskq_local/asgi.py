@@ -39,10 +39,6 @@ LAMBDA_CONTEXT_HEADER = "x-amzn-lambda-context"
 _DROPPED_HEADERS = FRAMING_HEADERS | {REQUEST_CONTEXT_HEADER, LAMBDA_CONTEXT_HEADER}
 
 
-class ClientDisconnected(OSError):
-    """`send()` after the client went away (ASGI HTTP spec 2.4: an OSError subclass)."""
-
-
 class ResponseChannel(Protocol):
     """The server's side of one streamed answer, on the connection's thread."""
 
@@ -94,7 +90,7 @@ def asgi_scope(
     headers.append((LAMBDA_CONTEXT_HEADER, json.dumps(lambda_context(function, timeout, str(uuid.uuid4())))))
     return {
         "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "asgi": {"version": "3.0", "spec_version": "2.3"},  # as uvicorn (run.sh) declares it
         "http_version": "1.1",
         "method": request.method,
         "scheme": "http",
@@ -145,10 +141,9 @@ class _Exchange:
         loop.add_reader(fd, self._on_readable, loop, fd)
         try:
             await self._exchange.app(self._exchange.scope, self._receive, self._send)
-        except Exception as e:
-            if not isinstance(e, ClientDisconnected):
-                where = f"{self._exchange.scope['method']} {self._exchange.scope['path']}"
-                logger.exception("%s raised on %s", self._exchange.function, where)
+        except Exception:
+            where = f"{self._exchange.scope['method']} {self._exchange.scope['path']}"
+            logger.exception("%s raised on %s", self._exchange.function, where)
             self._end_after_failure("the function failed; see the server log")
         else:
             if not self._finished:
@@ -179,8 +174,8 @@ class _Exchange:
         return {"type": "http.disconnect"}
 
     async def _send(self, message: Message) -> None:
-        if self._disconnected.is_set():
-            raise ClientDisconnected("the client went away")
+        if self._disconnected.is_set():  # dropped, as uvicorn drops it: receive() tells the app
+            return
         kind = message["type"]
         try:
             if kind == "http.response.start" and not self._started:
@@ -195,9 +190,8 @@ class _Exchange:
                     self._finished = True
             else:
                 raise RuntimeError(f"unexpected ASGI message {kind!r} (started={self._started})")
-        except OSError as e:  # the client went away mid-answer
+        except OSError:  # the client went away mid-answer
             self._disconnected.set()
-            raise ClientDisconnected("the client went away") from e
 
     def _end_after_failure(self, message: str) -> None:
         """Before the answer started: API Gateway's 502. After: the connection is closed, the

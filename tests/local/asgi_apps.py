@@ -103,6 +103,13 @@ def make_app(board: Board) -> Any:
             if await _wait_or_disconnect(receive, board) == "released":
                 await send({"type": "http.response.body", "body": b"id: 2\ndata: last\n\n", "more_body": True})
                 await send({"type": "http.response.body", "body": b""})
+        elif path == "/ticker":  # streams without listening for the client: keep-alives
+            await _start(send, 200, b"text/event-stream")
+            for _ in range(50):
+                await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
+                await asyncio.sleep(0.01)
+            await send({"type": "http.response.body", "body": b""})
+            board.record("ticked to the end")
         elif path == "/fail-before":
             raise RuntimeError("the app failed before answering")
         elif path == "/fail-after":

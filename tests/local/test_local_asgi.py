@@ -94,6 +94,17 @@ def test_a_client_that_goes_away_ends_the_apps_wait(served: Served, path: str):
     assert served.board.waiting == 0
 
 
+def test_what_an_app_sends_after_the_client_left_is_dropped_as_uvicorn_drops_it(served: Served):
+    client = socket.create_connection(served.address, timeout=5)
+    client.sendall(f"GET /ticker HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\r\n".encode())
+    received = b""
+    while b"keep-alive" not in received:
+        received += client.recv(4096)
+    client.close()
+
+    assert eventually(lambda: served.board.outcomes == ["ticked to the end"], timeout=5), served.board.outcomes
+
+
 @pytest.mark.parametrize("path", ["/fail-before", "/no-answer"])
 def test_an_app_that_gives_no_answer_is_a_502_with_the_error_body(served: Served, path: str):
     connection = served.connect()
