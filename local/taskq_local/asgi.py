@@ -147,7 +147,8 @@ class _Exchange:
             self._end_after_failure("the function failed; see the server log")
         else:
             if not self._finished:
-                logger.error("%s returned without completing its answer", self._exchange.function)
+                if not self._disconnected.is_set():  # an app that stops for a client gone is right
+                    logger.error("%s returned without completing its answer", self._exchange.function)
                 self._end_after_failure("the function returned no answer")
         finally:
             loop.remove_reader(fd)
