@@ -173,7 +173,7 @@ def create_app(
             Route("/health", health, methods=["GET"]),
             *(Route(path, front_door, methods=["POST"]) for path in sorted(frontdoor.OPENAI_PATHS)),
             # Any other path: a POST may be a queue's endpoint (frontdoor.check_endpoint), else 404.
-            Route("/{path:path}", any_other_path),
+            Route("/{path:path}", any_other_path, methods=["DELETE", "GET", "PATCH", "POST", "PUT"]),
         ],
         exception_handlers={TaskqError: domain_error, HTTPException: http_error, Exception: unexpected},
     )
