@@ -17,6 +17,7 @@ from taskq_local.template import load_template
 # Each layer and the package it must carry.
 LAYER_PACKAGES = {"TaskqLayer": "taskq"}
 
+
 def entry_point(rid: str, properties: dict, code: Path) -> tuple[str, str, str]:
     """(module, ".", attribute) the function runs: its Lambda handler, or for a function the Lambda
     Web Adapter runs (`run.sh` starting uvicorn), the ASGI app its environment names — and the
