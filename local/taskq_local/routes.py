@@ -4,7 +4,9 @@ Every `Type: Api` event of every function is a route: (method, resource path, fu
 request goes to the most specific resource whose path matches it — segment by segment a static
 segment beats a `{param}`, which beats a greedy `{proxy+}` — then to that resource's method, its
 `ANY` otherwise. API Gateway never falls back to a less specific resource: a path whose resource
-lacks the method is refused, even when `ANY /{proxy+}` would have taken it.
+lacks the method is refused, even when `ANY /{proxy+}` would have taken it — and so is a path
+that only reaches a parent of declared resources (`/v1/queue/{task_id}` of
+`/v1/queue/{task_id}/stream`), which API Gateway creates without methods.
 """
 
 from __future__ import annotations
@@ -96,6 +98,12 @@ class RouteTable:
             if route.method in methods:
                 raise ValueError(f"two routes for {route.method} {route.resource}")
             methods[route.method] = route
+        # A resource's parents are resources too, with no method unless a route gives them one:
+        # API Gateway matches them like any other, so a parent shadows a greedy `{proxy+}`.
+        for path in list(self._routes):
+            segments = _segments(path)
+            for end in range(1, len(segments)):
+                self._routes.setdefault("/" + "/".join(segments[:end]), {})
         resources = (_Resource(path, tuple(_segments(path))) for path in self._routes)
         # Most specific first: the first resource that matches a path is API Gateway's choice.
         self._resources = sorted(resources, key=lambda r: r.specificity)
@@ -121,7 +129,8 @@ class RouteTable:
             fallback = methods.get("GET") if method == "HEAD" else None
             route = methods.get(method) or methods.get(ANY) or fallback
             if route is None:
-                return RouteMiss(403, f"no route for {method} {resource.path} (it has {', '.join(sorted(methods))})")
+                has = f" (it has {', '.join(sorted(methods))})" if methods else " (it has no method)"
+                return RouteMiss(403, f"no route for {method} {resource.path}{has}")
             return RouteMatch(route, parameters or None)
         return RouteMiss(404, f"no route for {method} {unquote(path)}")
 

@@ -28,13 +28,14 @@ ROUTES["Release"] = ("/release", "POST")
 
 
 def template_with_the_stand_in(path: Path) -> Path:
-    """template.yaml plus an ASGI function, as the online function will be declared."""
+    """template.yaml plus a stand-in ASGI function declared as the online function is (the real
+    online function keeps serving puts)."""
     template = load_template()
     events = {
         name: {"Type": "Api", "Properties": {"RestApiId": "Api", "Path": route, "Method": method}}
         for name, (route, method) in ROUTES.items()
     }
-    template["Resources"]["OnlineFunction"] = {
+    template["Resources"]["WaitingStandInFunction"] = {
         "Type": "AWS::Serverless::Function",
         "Properties": {
             "CodeUri": str(STAND_IN),

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from taskq_api.app import app as api_app
 from taskq_local.events import HttpRequest
 from taskq_local.routes import RouteMatch, RouteMiss, RouteTable
+from taskq_online.app import app as online_app
 from tests.local.fakes import KEY, gateway_for
 
 # The template convention of the online function (short-form tags as in template.yaml).
@@ -64,14 +67,45 @@ def target(table: RouteTable, method: str, path: str) -> tuple[str, str, dict[st
     return match.route.function, match.route.resource, match.path_parameters
 
 
-def test_the_real_template_routes_every_path_to_the_api_function_and_only_the_spec_public_ones_need_no_key():
+def test_the_real_template_makes_only_the_spec_public_routes_keyless():
     table = RouteTable.from_template()
-    assert {r.function for r in table.routes} >= {"ApiFunction"}
     public = {(r.method, r.resource) for r in table.routes if r.public}
     assert public == {("GET", "/health"), ("GET", "/openapi.json")}  # spec §3.12
     assert target(table, "GET", "/health") == ("ApiFunction", "/health", None)
-    function, resource, parameters = target(table, "DELETE", "/v1/queue/T-1")
-    assert (function, resource, parameters) == ("ApiFunction", "/{proxy+}", {"proxy": "v1/queue/T-1"})
+
+
+def _concrete(path: str) -> str:
+    """A request path for a route's pattern (`<name>` in powertools, `{name}` in Starlette)."""
+    return re.sub(r"<[^>]+>|\{[^}]+\}", "T-1", path)
+
+
+def test_the_real_template_routes_each_route_of_each_function_to_that_function():
+    """Every route the API function's router serves reaches it in API Gateway, and every route of
+    the online app reaches the online function — none shadowed by another's resource (a parent
+    resource without the method, or the front door's POST on /{proxy+})."""
+    table = RouteTable.from_template()
+    api_routes = [(r.method, r.path) for r in (*api_app._static_routes, *api_app._dynamic_routes)]
+    online_routes = [(m, r.path) for r in online_app.routes for m in (r.methods or ()) if m != "HEAD"]
+    assert len(api_routes) >= 15 and len(online_routes) >= 3
+    for method, path in api_routes:
+        # put is the online function's in every mode; the API function's put answers only in-process callers
+        expected = "OnlineFunction" if (method, path) == ("POST", "/v1/queue/put") else "ApiFunction"
+        assert target(table, method, _concrete(path))[0] == expected, (method, path)
+    for method, path in online_routes:
+        if path == "/health":  # the adapter's readiness check, never routed by API Gateway
+            continue
+        assert target(table, method, _concrete(path))[0] == "OnlineFunction", (method, path)
+    assert target(table, "POST", "/v1/rerank")[0] == "OnlineFunction"  # the front door's catch-all
+    assert target(table, "GET", "/v1/rerank")[0] == "ApiFunction"  # its JSON 404
+
+
+def test_a_parent_of_declared_resources_is_a_resource_without_methods(online: RouteTable):
+    # /v1/queue/put makes /v1/queue and /v1 resources too: a request for them is refused, not
+    # handed to ANY /{proxy+}; a path under no declared resource still reaches the greedy one.
+    for path in ("/v1/queue", "/v1"):
+        miss = online.match("GET", path)
+        assert isinstance(miss, RouteMiss) and miss.status == 403 and "no method" in miss.message
+    assert target(online, "GET", "/v2/queue")[:2] == ("ApiFunction", "/{proxy+}")
 
 
 def test_a_static_segment_beats_a_parameter_which_beats_a_greedy_path(online: RouteTable):
