@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from taskq.clock import SystemClock
 from taskq.errors import TaskqError, Unauthorized, UnsupportedMediaType
@@ -120,11 +120,6 @@ def create_app(
             headers |= frontdoor.NO_RETRY
         return JSONResponse(frontdoor.blocking_answer(ending), status_code=ending.status, headers=headers)
 
-    async def any_other_path(request: Request) -> Response:
-        if request.method == "POST":
-            return await front_door(request)
-        return error_response(404, f"no route {request.method} {request.url.path}")
-
     def stream_answer(watch: TaskWatch, style: sse.StreamFormat) -> StreamingResponse:
         frames = stream_frames(watch, sleep, keep_alive_seconds, style)
         headers = {"X-Task-Id": watch.task.task_id} | SSE_HEADERS
@@ -158,7 +153,11 @@ def create_app(
 
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
-        if error.status_code == HTTPStatus.NOT_FOUND:
+        # The front door's catch-all takes any POST path: another method on a path no other
+        # route serves is a 404, not the catch-all's 405.
+        if error.status_code == HTTPStatus.NOT_FOUND or (
+            error.status_code == HTTPStatus.METHOD_NOT_ALLOWED and not served_elsewhere(request)
+        ):
             return error_response(404, f"no route {request.method} {request.url.path}")
         return error_response(error.status_code, str(error.detail))
 
@@ -166,14 +165,20 @@ def create_app(
         logger.exception("unhandled error", exc_info=error)
         return failure(request, HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
 
+    # Any other POST path: a queue's endpoint (frontdoor.check_endpoint), else 404.
+    catch_all = Route("/{path:path}", front_door, methods=["POST"])
+
+    def served_elsewhere(request: Request) -> bool:
+        routes = (route for route in request.app.routes if route is not catch_all)
+        return any(route.matches(request.scope)[0] is not Match.NONE for route in routes)
+
     return Starlette(
         routes=[
             Route("/v1/queue/put", put, methods=["POST"]),
             Route("/v1/queue/{task_id}/stream", stream, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
             *(Route(path, front_door, methods=["POST"]) for path in sorted(frontdoor.OPENAI_PATHS)),
-            # Any other path: a POST may be a queue's endpoint (frontdoor.check_endpoint), else 404.
-            Route("/{path:path}", any_other_path, methods=["DELETE", "GET", "PATCH", "POST", "PUT"]),
+            catch_all,
         ],
         exception_handlers={TaskqError: domain_error, HTTPException: http_error, Exception: unexpected},
     )
