@@ -202,6 +202,10 @@ def test_a_queue_that_is_unknown_or_not_the_keys_is_a_404_openai_error(
     [
         ("/v1/rerank", CHAT_BODY),  # test-queue serves /v1/chat/completions, not /v1/rerank
         ("/v1/nothing", {"model": "rerank"}),
+        # Any POST path comes here: one that names no queue is a mistyped route, not a bad body.
+        ("/v1/queue/typo", {"queue": "test-queue"}),
+        ("/v1/queue/typo", b"not json"),
+        ("/v1/queue/typo", ["a"]),
     ],
 )
 def test_another_path_that_is_not_the_queues_endpoint_is_404(

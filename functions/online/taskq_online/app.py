@@ -103,7 +103,7 @@ def create_app(
         principal = principal_of(request)
         require_json(request)
         path = request.url.path
-        asked = frontdoor.parse_request(await request.body(), request.headers.get(frontdoor.QUEUE_HEADER))
+        asked = frontdoor.parse_request(path, await request.body(), request.headers.get(frontdoor.QUEUE_HEADER))
         service = get_service()
         endpoint = await run_in_threadpool(service.front_door_endpoint, principal, asked.queue, asked.named_by)
         frontdoor.check_endpoint(path, asked.queue, endpoint)

@@ -71,8 +71,29 @@ class FrontDoorRequest:
     streaming: bool
 
 
-def parse_request(raw: bytes, queue_header: str | None) -> FrontDoorRequest:
-    """The request's queue and mode, 400 naming the field for a bad body or header."""
+def parse_request(path: str, raw: bytes, queue_header: str | None) -> FrontDoorRequest:
+    """The request's queue and mode, 400 naming the field for a bad body or header. On a path
+    other than OpenAI's, a request that names no queue at all is a 404: any POST path no other
+    route claims comes here, and a mistyped route must not be told its `model` is missing."""
+    try:
+        return _parse(raw, queue_header)
+    except BadRequest:
+        if path in OPENAI_PATHS or _names_a_queue(raw, queue_header):
+            raise
+        raise NoRoute(path, "no queue named by the X-Taskq-Queue header or the body's model") from None
+
+
+def _names_a_queue(raw: bytes, queue_header: str | None) -> bool:
+    if queue_header is not None and queue_header.strip():
+        return True
+    try:
+        body = parse_json(raw)
+    except BadRequest:
+        return False
+    return isinstance(body, dict) and isinstance(body.get("model"), str)
+
+
+def _parse(raw: bytes, queue_header: str | None) -> FrontDoorRequest:
     body = parse_json(raw)
     if not isinstance(body, dict):
         raise BadRequest("body: must be a JSON object (an OpenAI request)")
