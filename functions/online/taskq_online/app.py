@@ -130,9 +130,7 @@ def create_app(
         task_id = request.path_params["task_id"]
         last_event_id = request.headers.get("last-event-id")
         watch = await run_in_threadpool(get_service().resume_stream, principal, task_id, last_event_id)
-        frames = stream_frames(watch, sleep, keep_alive_seconds)
-        headers = {"X-Task-Id": task_id} | SSE_HEADERS
-        return StreamingResponse(frames, media_type="text/event-stream", headers=headers)
+        return stream_answer(watch, sse.NATIVE)
 
     async def health(request: Request) -> Response:
         # The Lambda Web Adapter's readiness check (AWS_LWA_READINESS_CHECK_PATH=/health).
