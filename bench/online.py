@@ -40,20 +40,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from taskq.online.rules import MAX_TIMEOUT_SECONDS
 from taskq_local.processes import ROOT, free_port, wait_for_port
 
 ADMIN_KEY = "bench-online-admin"
 ENDPOINT = "/v1/chat/completions"
 ROUNDS = 200
 RANDOM_WORK_ROUNDS = 100
-EVENTS = 250
+EVENTS = 200
 WAITERS = 200
 RATE_PRODUCERS = 20
 RATE_SECONDS = 5.0
 WORKER_POLL_SECONDS = 0.005  # the worker's pause after an empty take
 RANDOM_WORK_SECONDS = 0.5
 EVENT_GAPS_SECONDS = (0.02, 0.3)
-HTTP_TIMEOUT = 120
+HTTP_TIMEOUT = 330  # beyond the longest blocking wait (300 s)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,13 @@ class Client:
 
 
 def put_body(queue: str, mode: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"queue": queue, "endpoint": ENDPOINT, "response_mode": mode, "data": data, "timeout": 300}
+    return {
+        "queue": queue,
+        "endpoint": ENDPOINT,
+        "response_mode": mode,
+        "data": data,
+        "timeout": MAX_TIMEOUT_SECONDS[mode],
+    }
 
 
 def register(server: Server, queue: str) -> None:
@@ -177,7 +184,9 @@ class Worker(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        take = {"queues": [f"{self.queue}:0"], "size": self.size, "process_timeout": 120}
+        # The lease lasts as long as the task may (it never outlives expire_time): the benchmark
+        # measures waits, not redeliveries.
+        take = {"queues": [f"{self.queue}:0"], "size": self.size, "process_timeout": max(MAX_TIMEOUT_SECONDS.values())}
         while not self.stop.is_set():
             status, taken, _ = self.client.call("POST", "/v1/queue/take", take)
             at = time.perf_counter()
@@ -417,7 +426,8 @@ def requests(server: Server, producers: int, window: float) -> dict[str, Any]:
         producer.start()
     wait_until(lambda: waiting_tasks(server, queue) == producers, 60, f"{producers} tasks waiting")
     waiting = counted()
-    _, taken, _ = client.call("POST", "/v1/queue/take", {"queues": [f"{queue}:0"], "size": producers})
+    take = {"queues": [f"{queue}:0"], "size": producers, "process_timeout": 300}
+    _, taken, _ = client.call("POST", "/v1/queue/take", take)
     tasks = taken[f"{queue}:0"]
     assert len(tasks) == producers, len(tasks)
     running = counted()
@@ -461,6 +471,7 @@ def run(sizes: Sizes = Sizes()) -> dict[str, Any]:
             began = time.perf_counter()
             result[name] = measure()
             seconds[name] = round(time.perf_counter() - began, 1)
+            print(f"    online {name}: {seconds[name]} s (load average {os.getloadavg()[0]:.2f})", flush=True)
     return result
 
 
