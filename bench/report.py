@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import online as online_section
+
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     cells = [headers, *[[str(c) for c in row] for row in rows]]
@@ -147,7 +149,18 @@ def targets(checks: list[dict[str, Any]]) -> str:
     return "Targets\n" + _table(["target", "value", "limit", ""], rows)
 
 
-SECTIONS = {"cost": cost, "depth": depth, "contention": contention, "cold_start": cold_start, "overhead": overhead}
+def online(o: dict[str, Any]) -> str:
+    return online_section.render(o, _table)
+
+
+SECTIONS = {
+    "cost": cost,
+    "depth": depth,
+    "contention": contention,
+    "cold_start": cold_start,
+    "overhead": overhead,
+    "online": online,
+}
 
 
 def render(results: dict[str, Any]) -> str:

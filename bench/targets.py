@@ -1,4 +1,4 @@
-"""The targets of issues 7 and 16, checked against a run's results."""
+"""The targets of issues 7, 11 and 16, checked against a run's results."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ FAILED_PER_CLAIM_MAX = 0.3
 NAIVE_FACTOR_MIN = 3.0
 COLD_IMPORT_MS_MAX = 200  # issue 16: CPU ms per handler import, bytecode compiled
 OVERHEAD_US_MAX = 1000
+# issue 11: online tasks on the local server
+ONLINE_OVERHEAD_P50_MS_MAX = 50
+EVENT_P50_MS_MAX = 100
+EVENT_P99_MS_MAX = 250
+WAIT_REQUESTS_PER_SECOND_MAX = 10
 
 
 def target(name: str, value: Any, limit: str, met: bool, *, guarantee: bool = False) -> dict[str, Any]:
@@ -69,4 +74,30 @@ def check(results: dict[str, Any]) -> list[dict[str, Any]]:
     if overhead := results.get("overhead"):
         us = overhead["handler"]["cpu_us"]
         checks.append(target("handler CPU per take(10)", us, f"<= {OVERHEAD_US_MAX} us", us <= OVERHEAD_US_MAX))
+    if online := results.get("online"):
+        checks += online_checks(online)
+    return checks
+
+
+def online_checks(o: dict[str, Any]) -> list[dict[str, Any]]:
+    ms = o["blocking"]["overhead"]["p50_ms"]
+    limit = ONLINE_OVERHEAD_P50_MS_MAX
+    checks = [target("online blocking overhead p50 ms", ms, f"<= {limit}", ms <= limit)]
+    e = o["events"]
+    checks.append(
+        target("online event latency p50 ms", e["p50_ms"], f"<= {EVENT_P50_MS_MAX}", e["p50_ms"] <= EVENT_P50_MS_MAX)
+    )
+    checks.append(
+        target("online event latency p99 ms", e["p99_ms"], f"<= {EVENT_P99_MS_MAX}", e["p99_ms"] <= EVENT_P99_MS_MAX)
+    )
+    m = o["many"]
+    value = f"{m['answered']}/{m['producers']} answered, {m['errors']} errors"
+    ok = m["answered"] == m["producers"] and m["errors"] == 0
+    checks.append(
+        target(f"online {m['producers']} waiting producers", value, "all answered, 0 errors", ok, guarantee=True)
+    )
+    r = o["requests"]
+    worst = max(r["waiting"]["per_producer_second"], r["running"]["per_producer_second"])
+    limit = WAIT_REQUESTS_PER_SECOND_MAX
+    checks.append(target("online DynamoDB requests per waiting producer-second", worst, f"<= {limit}", worst <= limit))
     return checks

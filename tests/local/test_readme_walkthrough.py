@@ -14,6 +14,7 @@ from taskq_local.processes import free_port
 
 MARKED = re.compile(r"<!-- walkthrough:start -->(.*?)<!-- walkthrough:end -->", re.DOTALL)
 CALLBACKS = re.compile(r"<!-- callbacks:start -->(.*?)<!-- callbacks:end -->", re.DOTALL)
+ONLINE = re.compile(r"<!-- online:start -->(.*?)<!-- online:end -->", re.DOTALL)
 SH_BLOCK = re.compile(r"^```sh\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 
 
@@ -90,3 +91,37 @@ def test_readme_callback_round_trip_runs_verbatim(tmp_path):
         "body": {"status_code": 200, "body": {"text": "Hello!"}},
     }
     assert (stats["succeeded"], stats["total_put_cnt"], stats["total_completed_cnt"]) == (1, 1, 1)
+
+
+@pytest.mark.slow
+def test_readme_online_tasks_run_verbatim(tmp_path):
+    """The walk-through's first steps (the variables, register), then the Online tasks section:
+    a blocking put answered by a background worker, a streamed put with curl, and with the CLI."""
+    setup = SH_BLOCK.findall(MARKED.search((ROOT / "README.md").read_text()).group(1))[:2]
+    script = "\n".join([*setup, walkthrough_script(ONLINE, at_least=4)])
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    server = start_server(tmp_path / "server.log", admin_key="readme-admin-key")
+    try:
+        env = server_environment(BASE=server.base_url, KEY=server.admin_key)
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        server.stop()
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}\nserver:\n{server.log()}"
+    registered, rest = json.JSONDecoder().raw_decode(done.stdout)
+    blocking, rest = json.JSONDecoder().raw_decode(done.stdout, rest)
+    assert registered == "demo"
+    assert blocking == {"choices": [{"message": {"content": "Hello!"}}]}
+    streamed, _, printed = done.stdout[rest:].partition("\n\n{")
+    assert streamed == "id: 1\nevent: message\ndata: Hel\n\nid: 2\nevent: message\ndata: lo!"
+    assert [json.loads(line) for line in ("{" + printed).splitlines()] == [
+        {"id": "1", "event": "message", "data": "Hel"},
+        {"id": "2", "event": "message", "data": "lo!"},
+    ]
+    assert re.fullmatch(r"X-Task-Id: TASK-\S+\n", done.stderr), done.stderr
