@@ -1,8 +1,9 @@
 """`Worker`: threads that take, run a handler, keep the lease alive and complete or retry.
 
-One thread per unit of concurrency runs take(size=1) -> handler -> complete, so a slow handler
-never holds tasks it has not started; one ticker thread heartbeats every in-flight lease at a
-third of `process_timeout` and sends the events handlers emitted.
+`concurrency` handler threads; one taker thread takes as many tasks as handler threads are idle
+(so the worker never holds a task it has not started, and one take serves several threads);
+one ticker thread heartbeats every running lease at a third of `process_timeout` and sends
+the events handlers emitted.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import queue
 import random
 import signal
 import threading
@@ -26,6 +28,7 @@ from .models import Result, Task
 logger = logging.getLogger("taskq_client.worker")
 Handler = Callable[[Task, TaskContext], "dict[str, Any] | Result | None"]
 TICK_SECONDS = 0.05
+MAX_TAKE = 100  # take's size limit (spec §3.3)
 
 
 class Worker:
@@ -60,6 +63,7 @@ class Worker:
         self._inflight: dict[str, TaskContext] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._runners: list[threading.Thread] = []
 
     def handler(self, function: Handler) -> Handler:
         """Decorator: `function(task, ctx)` returns the result body (a dict), a Result, or None
@@ -74,28 +78,38 @@ class Worker:
             raise RuntimeError("no handler: decorate one with @worker.handler")
         self._stopping.clear()
         self._done.clear()
-        self._threads = [
-            threading.Thread(target=self._take_loop, name=f"taskq-worker-{i}", daemon=True)
+        self._slots = threading.Semaphore(self.concurrency)
+        self._ready: queue.SimpleQueue[TaskContext | None] = queue.SimpleQueue()
+        self._runners = [
+            threading.Thread(target=self._run_loop, name=f"taskq-worker-{i}", daemon=True)
             for i in range(self.concurrency)
         ]
-        self._threads.append(threading.Thread(target=self._tick_loop, name="taskq-worker-ticker", daemon=True))
-        for thread in self._threads:
+        self._threads = [
+            threading.Thread(target=self._take_loop, name="taskq-worker-taker", daemon=True),
+            threading.Thread(target=self._tick_loop, name="taskq-worker-ticker", daemon=True),
+        ]
+        for thread in [*self._runners, *self._threads]:
             thread.start()
 
     def stop(self, grace: float | None = None) -> None:
         """Stops taking, waits up to `grace` seconds for the handlers running, then gives the
         tasks still running back with retry(delay 0) so another worker gets them at once."""
         self._stopping.set()
+        if not self._threads:
+            return
         deadline = time.monotonic() + (self.grace if grace is None else grace)
-        for thread in self._threads[:-1]:
+        self._threads[0].join(max(0.0, deadline - time.monotonic()))  # the taker's last take
+        for _ in self._runners:
+            self._ready.put(None)
+        for thread in self._runners:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
             left = list(self._inflight.values())
         for ctx in left:
             self._give_back(ctx)
         self._done.set()
-        if self._threads:
-            self._threads[-1].join(5)
+        self._threads[1].join(5)
+        self._threads, self._runners = [], []
 
     def run(self) -> int:
         """Blocks until SIGTERM or SIGINT (or stop() from another thread), drains, returns 0."""
@@ -125,12 +139,19 @@ class Worker:
     # -- the loops -------------------------------------------------------------------------
 
     def _take_loop(self) -> None:
+        """Takes as many tasks as handler threads are free (at least one, at most 100): one
+        take serves several idle threads, and no task waits in the worker for a thread."""
         idle = TICK_SECONDS
         while not self._stopping.is_set():
+            if not self._slots.acquire(timeout=TICK_SECONDS):
+                continue
+            free = 1
+            while free < min(self.concurrency, MAX_TAKE) and self._slots.acquire(blocking=False):
+                free += 1
             try:
                 tasks = self.client.take(
                     self.queues,
-                    size=1,
+                    size=free,
                     strategy=self.strategy,
                     endpoint=self.endpoint,
                     process_timeout=self.process_timeout,
@@ -140,13 +161,25 @@ class Worker:
                 self._count("errors")
                 logger.warning("take failed: %s", e)
                 tasks = []
-            if not tasks:  # nothing to do: poll less often, up to idle_poll, with jitter
+            for task in tasks:
+                if self._stopping.is_set():  # taken while stopping: no handler may start it
+                    self._give_back(TaskContext(self.client, task))
+                else:
+                    self._ready.put(TaskContext(self.client, task))
+            for _ in range(free - len(tasks)):
+                self._slots.release()
+            if tasks:
+                idle = TICK_SECONDS
+            else:  # nothing to do: poll less often, up to idle_poll, with jitter
                 self._stopping.wait(idle * random.uniform(0.5, 1.0))  # noqa: S311
                 idle = min(idle * 2, self.idle_poll)
-                continue
-            idle = TICK_SECONDS
-            for task in tasks:
-                self._process(TaskContext(self.client, task))
+
+    def _run_loop(self) -> None:
+        while (ctx := self._ready.get()) is not None:
+            try:
+                self._process(ctx)
+            finally:
+                self._slots.release()
 
     def _tick_loop(self) -> None:
         while not self._done.wait(TICK_SECONDS):
