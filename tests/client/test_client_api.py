@@ -107,9 +107,9 @@ def test_the_callers_idempotency_key_makes_repeated_puts_one_task(admin: Client,
 def test_a_take_whose_answer_is_lost_is_not_repeated(server, admin: Client, queue: str) -> None:
     admin.put(queue, {}, level=1)
     lossy = LoseAnswers("/v1/queue/take")
-    with Client(server.base_url, server.admin_key, transport=lossy, backoff=0.01) as client:
-        with pytest.raises(TransportError):
-            client.take([f"{queue}:1"], process_timeout=30)
+    client = Client(server.base_url, server.admin_key, transport=lossy, backoff=0.01)
+    with client, pytest.raises(TransportError):
+        client.take([f"{queue}:1"], process_timeout=30)
     assert lossy.sent == ["/v1/queue/take"], "a repeat would take a second task while the first is held"
 
 
