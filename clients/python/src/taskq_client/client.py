@@ -238,8 +238,10 @@ class Client:
         return [Task.model_validate(t) for queue in queues for t in answer.get(queue, [])]
 
     def complete(self, task_id: str, result: Result | Mapping[str, Any], lease_id: str | None = None) -> None:
-        """Finishes the task; Conflict (409) when `lease_id` is no longer its lease (fenced)."""
-        body = result_body(task_id, result)
+        """Finishes the task with `result`: a Result, or the complete body as the spec has it
+        (`{"status_code", "request_id", "body"}`). Conflict (409) when `lease_id` is no longer
+        the task's lease: the caller was fenced."""
+        body = result_body(task_id, result) if isinstance(result, Result) else dict(result)
         headers = {"X-Lease-Id": lease_id} if lease_id else {}
         self._send("POST", f"{_task_path(task_id)}/complete", json=body, headers=headers, idempotent=bool(lease_id))
 
