@@ -7,6 +7,7 @@ usage: check_sam_build.py BUILD_DIR PYTHON BOTO3_DIR
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +17,26 @@ from taskq_local.template import load_template
 # Each layer and the package it must carry.
 LAYER_PACKAGES = {"TaskqLayer": "taskq"}
 
+
+def entry_point(rid: str, properties: dict, code: Path) -> tuple[str, str, str]:
+    """(module, ".", attribute) the function runs: its Lambda handler, or for a function the Lambda
+    Web Adapter runs (`run.sh` starting uvicorn), the ASGI app its environment names — and the
+    script must be there and executable, and uvicorn must come with the function."""
+    app = properties.get("Environment", {}).get("Variables", {}).get("TASKQ_ASGI_APP")
+    if app is None:
+        return properties["Handler"].rpartition(".")
+    script = code / properties["Handler"]
+    assert script.is_file() and os.access(script, os.X_OK), f"{rid}: {script} is not an executable file"
+    assert (code / "uvicorn" / "__init__.py").is_file(), f"{rid}: uvicorn is not in the built function"
+    module, _, attribute = app.partition(":")
+    return module, ".", attribute
+
+
 IMPORT_CHECK = """
 import importlib, sys
 sys.path[:0] = {paths!r}
 module = importlib.import_module({module!r})
-assert callable(getattr(module, {function!r})), "no handler function"
+assert callable(getattr(module, {function!r})), "no handler function or ASGI app"
 # pydantic (and its compiled core) is imported only by the handlers that validate requests
 for name in ("taskq", "aws_lambda_powertools", "pydantic_core", {top!r}):
     if name in sys.modules:
@@ -39,7 +55,7 @@ def main(build_dir: Path, python: str, boto3_dir: Path) -> None:
         print(f"ok: layer {rid} holds {package}")
     for rid, function in functions.items():
         code = build_dir / function["Properties"]["CodeUri"]
-        module, _, name = function["Properties"]["Handler"].rpartition(".")
+        module, _, name = entry_point(rid, function["Properties"], code)
         paths = [str(p) for p in (code, *layer_paths, boto3_dir)]
         program = IMPORT_CHECK.format(paths=paths, module=module, function=name, top=module.split(".")[0])
         # -I: no environment variables, no user site, no script dir; -S: no site-packages at all.

@@ -28,7 +28,7 @@ from .fill import ENDPOINT, task_item
 from .meter import Meter
 from .naive import NaiveQueue
 
-TABLES = TableNames(tasks="bench-tasks", control="bench-control", results="bench-results")
+TABLES = TableNames(tasks="bench-tasks", control="bench-control", results="bench-results", events="bench-events")
 PRODUCER = Principal("ak-bench-producer", Role.PRODUCER)
 WORKER = Principal("ak-bench-worker", Role.WORKER)
 ADMIN = Principal("ak-bench-admin", Role.ADMIN)
@@ -51,7 +51,7 @@ def per_task(calls: Counter[str], tasks: int, calls_made: int = 1) -> dict[str, 
 def _moto_client(meter: Meter) -> Any:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    create_tables(client, {"TasksTable": TABLES.tasks, "ControlTable": TABLES.control, "ResultsTable": TABLES.results})
+    create_tables(client, TABLES.by_logical_id())
     return meter.attach(client)
 
 

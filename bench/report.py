@@ -108,6 +108,7 @@ def cold_start(c: dict[str, Any]) -> str:
             h["import_ms_median"],
             h["import_ms_min"],
             h["import_cpu_ms_median"],
+            h.get("import_and_first_call_cpu_ms_median", "-"),  # older results lack it
             ", ".join(f"{p['package']} {p['ms']}" for p in h["heaviest"][:3]),
             f"{sizes[name]['zipped_bytes'] / 1024:.1f} KiB" if sizes else "-",
         ]
@@ -116,12 +117,13 @@ def cold_start(c: dict[str, Any]) -> str:
     if sizes:
         layer = sizes["layer"]
         layer_size = f"{layer['zipped_bytes'] / 2**20:.1f} MiB ({layer['unzipped_bytes'] / 2**20:.1f} MiB unzipped)"
-        rows.append(["layer", "", "", "", "", layer_size])
+        rows.append(["layer", "", "", "", "", "", layer_size])
     head = [
         "function",
         f"import ms median of {c.get('runs', 5)}",
         "min",
         "CPU ms median",
+        "+ first call, CPU ms",
         "heaviest packages (ms of their own modules)",
         "zipped size",
     ]

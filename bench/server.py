@@ -67,9 +67,11 @@ def client_for(endpoint: str | None, pool: int = 10, validate: bool = True):
 def fresh_tables(endpoint: str) -> TableNames:
     """Uniquely named tables from template.yaml on the server at `endpoint`."""
     suffix = uuid.uuid4().hex[:8]
-    names = TableNames(tasks=f"tasks-{suffix}", control=f"control-{suffix}", results=f"results-{suffix}")
+    names = TableNames(
+        tasks=f"tasks-{suffix}", control=f"control-{suffix}", results=f"results-{suffix}", events=f"events-{suffix}"
+    )
     create_tables(
         client_for(endpoint),
-        {"TasksTable": names.tasks, "ControlTable": names.control, "ResultsTable": names.results},
+        names.by_logical_id(),
     )
     return names

@@ -18,8 +18,8 @@ from taskq_local.processes import free_port, running
 from taskq_local.template import create_tables
 from tests.servers import dynalite_command, serial_moto_server_command
 
-TABLES = TableNames(tasks="taskq-tasks", control="taskq-control", results="taskq-results")
-LOGICAL_IDS = {"TasksTable": TABLES.tasks, "ControlTable": TABLES.control, "ResultsTable": TABLES.results}
+TABLES = TableNames(tasks="taskq-tasks", control="taskq-control", results="taskq-results", events="taskq-events")
+LOGICAL_IDS = TABLES.by_logical_id()
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +33,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "TASKS_TABLE": TABLES.tasks,
         "CONTROL_TABLE": TABLES.control,
         "RESULTS_TABLE": TABLES.results,
+        "EVENTS_TABLE": TABLES.events,
         "POWERTOOLS_SERVICE_NAME": "taskq-test",
     }.items():
         monkeypatch.setenv(name, value)

@@ -26,10 +26,12 @@ def tables_on(endpoint: str) -> TableNames:
     """Fresh, uniquely named tables from template.yaml on the server at `endpoint`, without the
     Tasks stream: nothing reads it here (see create_tables)."""
     suffix = uuid.uuid4().hex[:8]
-    names = TableNames(tasks=f"tasks-{suffix}", control=f"control-{suffix}", results=f"results-{suffix}")
+    names = TableNames(
+        tasks=f"tasks-{suffix}", control=f"control-{suffix}", results=f"results-{suffix}", events=f"events-{suffix}"
+    )
     create_tables(
         client_for(endpoint),
-        {"TasksTable": names.tasks, "ControlTable": names.control, "ResultsTable": names.results},
+        names.by_logical_id(),
         streams=False,
     )
     return names

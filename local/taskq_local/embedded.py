@@ -22,6 +22,7 @@ TABLES = {
     "TasksTable": ("TASKS_TABLE", "taskq-tasks"),
     "ControlTable": ("CONTROL_TABLE", "taskq-control"),
     "ResultsTable": ("RESULTS_TABLE", "taskq-results"),
+    "EventsTable": ("EVENTS_TABLE", "taskq-events"),
 }
 
 DEFAULT_DATA_DIR = ".taskq"

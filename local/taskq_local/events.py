@@ -17,8 +17,9 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 STAGE = "local"
+PROXY_RESOURCE = "/{proxy+}"
 # Hop-by-hop and framing headers are the server's business, never the function's.
-_FRAMING_HEADERS = {"connection", "content-length", "keep-alive", "transfer-encoding"}
+FRAMING_HEADERS = {"connection", "content-length", "keep-alive", "transfer-encoding"}
 
 
 @dataclass(frozen=True)
@@ -66,15 +67,16 @@ def split_target(target: str) -> tuple[str, str]:
     return path or "/", query
 
 
-def to_event(request: HttpRequest, authorizer: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The REST proxy event for a request; `authorizer` is the authorizer's context, if any."""
-    path, query_string = split_target(request.target)  # API Gateway (REST) keeps the path encoded
-    query = _multi_map(parse_qsl(query_string, keep_blank_values=True))  # but decodes the query
-    headers = _multi_map(request.headers)
-    lower = {name.lower(): values[-1] for name, values in headers.items()}
-    request_context: dict[str, Any] = {
+def request_context(
+    request: HttpRequest, resource: str = PROXY_RESOURCE, authorizer: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The event's `requestContext`; `authorizer` is the authorizer's context, if any. The
+    Lambda Web Adapter hands the same object to an ASGI app (the `x-amzn-request-context` header)."""
+    path = split_target(request.target)[0]
+    lower = {name.lower(): value for name, value in request.headers}  # the last of repeated names
+    context: dict[str, Any] = {
         "resourceId": "local",
-        "resourcePath": "/{proxy+}",
+        "resourcePath": resource,
         "httpMethod": request.method,
         "path": f"/{STAGE}{path}",
         "stage": STAGE,
@@ -87,18 +89,39 @@ def to_event(request: HttpRequest, authorizer: Mapping[str, Any] | None = None) 
         "identity": {"sourceIp": request.source_ip, "userAgent": lower.get("user-agent")},
     }
     if authorizer is not None:
-        request_context["authorizer"] = dict(authorizer)
+        context["authorizer"] = dict(authorizer)
+    return context
+
+
+def query_parameters(request: HttpRequest) -> dict[str, list[str]]:
+    """The query as API Gateway (REST) decodes it: every value of every name, in order."""
+    return _multi_map(parse_qsl(split_target(request.target)[1], keep_blank_values=True))
+
+
+def to_event(
+    request: HttpRequest,
+    authorizer: Mapping[str, Any] | None = None,
+    resource: str = PROXY_RESOURCE,
+    path_parameters: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The REST proxy event for a request that matched `resource` (with `path_parameters`);
+    without them, the template's `ANY /{proxy+}`."""
+    path = split_target(request.target)[0]  # API Gateway (REST) keeps the path encoded
+    query = query_parameters(request)  # but decodes the query
+    headers = _multi_map(request.headers)
+    if resource == PROXY_RESOURCE and path_parameters is None:
+        path_parameters = {"proxy": unquote(path.lstrip("/"))}
     return {
-        "resource": "/{proxy+}",
+        "resource": resource,
         "path": path,
         "httpMethod": request.method,
         "headers": _last_values(headers) or None,
         "multiValueHeaders": headers or None,
         "queryStringParameters": _last_values(query) or None,
         "multiValueQueryStringParameters": query or None,
-        "pathParameters": {"proxy": unquote(path.lstrip("/"))},
+        "pathParameters": dict(path_parameters) if path_parameters else None,
         "stageVariables": None,
-        "requestContext": request_context,
+        "requestContext": request_context(request, resource, authorizer),
         "body": _event_body(request.body),
         "isBase64Encoded": False,
     }
@@ -119,7 +142,7 @@ def from_result(result: Any) -> HttpResponse:
     single = {name: str(value) for name, value in (result.get("headers") or {}).items() if name not in multi}
     headers = [(name, value) for name, values in multi.items() for value in values]
     headers += list(single.items())
-    headers = [(name, value) for name, value in headers if name.lower() not in _FRAMING_HEADERS]
+    headers = [(name, value) for name, value in headers if name.lower() not in FRAMING_HEADERS]
     body = result.get("body") or ""
     if not isinstance(body, str):
         return error_response(502, "the function returned a body that is not a string")

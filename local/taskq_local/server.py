@@ -16,10 +16,14 @@ import time
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
-from .events import HttpRequest, HttpResponse, error_response
+from .events import FRAMING_HEADERS, HttpRequest, HttpResponse, error_response
+from .functions import load_functions
 from .gateway import LocalGateway, function_authorizer
+from .routes import RouteTable
+from .template import TEMPLATE
 
 logger = logging.getLogger("taskq_local")
 
@@ -99,7 +103,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._write(body)
             return
         request = HttpRequest(self.command, self.path, list(self.headers.items()), body, self.client_address[0])
-        self._write(self.server.gateway.handle(request))
+        answer = self.server.gateway.handle(request)
+        if isinstance(answer, HttpResponse):
+            self._write(answer)
+        else:
+            answer.run(_StreamedAnswer(self))
 
     def __getattr__(self, name: str) -> Any:
         # BaseHTTPRequestHandler looks up `do_<METHOD>`; every method goes to the gateway, which
@@ -161,6 +169,43 @@ class _RequestHandler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
 
+class _StreamedAnswer:
+    """A ResponseChannel (asgi.py) on the handler's connection: each chunk is written to the
+    socket as the app sends it (the writer is unbuffered), chunked when the app gives no
+    Content-Length, or delimited by closing the connection for an HTTP/1.0 client."""
+
+    def __init__(self, handler: _RequestHandler) -> None:
+        self._handler = handler
+        self.socket = handler.connection
+        self._chunked = False
+        self._body = handler.command != "HEAD"
+
+    def start(self, status: int, headers: list[tuple[str, str]]) -> None:
+        handler = self._handler
+        handler.send_response(status)
+        for name, value in headers:
+            if name.lower() not in FRAMING_HEADERS or name.lower() == "content-length":
+                handler.send_header(name, value)
+        if self._body and not any(name.lower() == "content-length" for name, _ in headers):
+            if handler.request_version == "HTTP/1.1":
+                handler.send_header("Transfer-Encoding", "chunked")
+                self._chunked = True
+            else:
+                handler.send_header("Connection", "close")
+        handler.end_headers()
+
+    def write(self, data: bytes) -> None:
+        if self._body:
+            self._handler.wfile.write(b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data)
+
+    def finish(self) -> None:
+        if self._chunked:
+            self._handler.wfile.write(b"0\r\n\r\n")
+
+    def abort(self) -> None:
+        self._handler.close_connection = True
+
+
 class LocalHttpServer(ThreadingHTTPServer):
     daemon_threads = True  # a request still waiting never delays shutdown
     allow_reuse_address = True
@@ -177,6 +222,20 @@ class LocalHttpServer(ThreadingHTTPServer):
     def base_url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
+
+
+def raise_open_file_limit() -> None:
+    """Each connection is a file descriptor and each request in an ASGI function three more
+    (its event loop's selector and wake-up pair): 200 waiting producers need about 1000, more
+    than some systems' default soft limit (256 on macOS). The hard limit allows more."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def bootstrap_admin_key(secret: str) -> None:
@@ -222,12 +281,16 @@ def serve(host: str, port: int, environ: MutableMapping[str, str] = os.environ, 
         print(f"taskq: {e}", file=sys.stderr)
         return 1
     # Imported only now: powertools reads its settings from the environment at import time.
-    from taskq_api.app import lambda_handler
     from taskq_authorizer.app import lambda_handler as authorizer_handler
 
     bootstrap_admin_key(admin_key)
     cache_seconds = float(environ.get("TASKQ_AUTH_CACHE_SECONDS", "0"))
-    gateway = LocalGateway(lambda_handler, function_authorizer(authorizer_handler, cache_seconds))
+    authorize = function_authorizer(authorizer_handler, cache_seconds)
+    # TASKQ_LOCAL_TEMPLATE: another template's routes and functions (a variant to try, or a test
+    # app); the tables stay those of template.yaml.
+    template = Path(environ.get("TASKQ_LOCAL_TEMPLATE") or TEMPLATE)
+    gateway = LocalGateway(RouteTable.from_template(template), load_functions(template), authorize)
+    raise_open_file_limit()
     try:
         server = LocalHttpServer((host, port), gateway, access_log)
     except OSError as e:

@@ -59,7 +59,7 @@ def store(backend: str, request: pytest.FixtureRequest) -> Iterator[DynamoStore]
     tables = tables_on(endpoint)
     client = client_for(endpoint)
     yield DynamoStore(client, tables)
-    for name in (tables.tasks, tables.control, tables.results):
+    for name in (tables.tasks, tables.control, tables.results, tables.events):
         client.delete_table(TableName=name)  # keeps the long-lived servers small
 
 

@@ -46,7 +46,7 @@ SCENARIOS: dict[str, tuple[int, Callable[[], Answer]]] = {
             "POST", "/v1/queue/put", {"queue": "test-queue", "endpoint": CHAT, "data": {"x": "y" * 300_000}}, PRODUCER
         ),
     ),
-    "blocking mode": (
+    "online put sent to the API function": (
         501,
         lambda: call(
             "POST",

@@ -130,12 +130,17 @@ def test_an_admin_may_put(admin: Caller) -> None:
 
 
 @pytest.mark.parametrize("mode", ["blocking", "streaming"])
-def test_blocking_and_streaming_are_not_implemented_yet(producer: Caller, worker: Caller, mode: str) -> None:
+def test_the_api_function_leaves_online_puts_to_the_online_function(
+    producer: Caller, worker: Caller, mode: str
+) -> None:
+    """Online puts wait, which needs the streaming integration: the online function serves them
+    (tests/functional/test_online_put.py). Sent here, nothing is created."""
     answer = put(producer, response_mode=mode)
 
     assert answer.status == 501
     assert answer.body["code"] == 501
     assert "response_mode" in answer.body["message"]
+    assert "online function" in answer.body["message"]
     assert take(worker, ["test-queue:0"], 10) == {}  # nothing was created
 
 

@@ -38,8 +38,8 @@ from tests.history.dispatch import Receiver, SettleLog, StreamFeed, StreamTap
 from tests.history.model import Clear, History
 from tests.history.scheduler import Scheduler
 
-TABLES = TableNames(tasks="taskq-tasks", control="taskq-control", results="taskq-results")
-LOGICAL_IDS = {"TasksTable": TABLES.tasks, "ControlTable": TABLES.control, "ResultsTable": TABLES.results}
+TABLES = TableNames(tasks="taskq-tasks", control="taskq-control", results="taskq-results", events="taskq-events")
+LOGICAL_IDS = TABLES.by_logical_id()
 # Per request; a TransactionConflict only ever hits TransactWriteItems.
 FAULTS = {Kind.THROTTLE: 0.02, Kind.INTERNAL: 0.01, Kind.CONFLICT: 0.05, Kind.LOST: 0.03, Kind.DELAY: 0.03}
 POLICY = RetryPolicy(backoff_seconds=1, max_attempts=3)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskq_local.gateway import function_authorizer
+from taskq_local.functions import Handler, LambdaFunction
+from taskq_local.gateway import LocalGateway, function_authorizer
+from taskq_local.routes import RouteTable
 
 KEY = "the-admin-key"
 ADMIN_CONTEXT = {"ak": "ak-admin", "role": "admin", "queues": '["*"]'}
@@ -28,3 +30,10 @@ class FakeAuthorizer:
 def fake_authorizer() -> Any:
     """The gateway's authorizer with FakeAuthorizer behind it and no cache."""
     return function_authorizer(FakeAuthorizer(), cache_seconds=0)
+
+
+def gateway_for(handler: Handler, routes: RouteTable | None = None) -> LocalGateway:
+    """A gateway on the template's routes (or `routes`) whose every function is `handler`."""
+    routes = routes or RouteTable.from_template()
+    functions = {route.function: LambdaFunction(handler, route.function) for route in routes.routes}
+    return LocalGateway(routes, functions, fake_authorizer())

@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +87,9 @@ def start_server(
 
 def http(
     method: str, url: str, body: Any = None, key: str | None = None, headers: dict[str, str] | None = None
-) -> tuple[int, Any, dict[str, str]]:
-    """(status, decoded JSON body or text, headers) — for any status."""
+) -> tuple[int, Any, Message]:
+    """(status, decoded JSON body or text, headers) — for any status. The headers are the
+    response's own, looked up without regard to case (as HTTP names are)."""
     data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
     request = urllib.request.Request(url, data=data, method=method)
     if body is not None:
@@ -98,9 +100,9 @@ def http(
         request.add_header(name, value)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            status, raw, answer_headers = response.status, response.read(), dict(response.headers)
+            status, raw, answer_headers = response.status, response.read(), response.headers
     except urllib.error.HTTPError as e:
-        status, raw, answer_headers = e.code, e.read(), dict(e.headers)
+        status, raw, answer_headers = e.code, e.read(), e.headers
     try:
         decoded = json.loads(raw) if raw else None
     except ValueError:

@@ -10,8 +10,8 @@ import pytest
 
 from taskq_api.app import lambda_handler
 from taskq_local.events import HttpRequest
-from taskq_local.gateway import LocalGateway, function_authorizer
-from tests.local.fakes import ADMIN_CONTEXT, KEY, FakeAuthorizer, fake_authorizer
+from taskq_local.gateway import function_authorizer
+from tests.local.fakes import ADMIN_CONTEXT, KEY, FakeAuthorizer, gateway_for
 
 
 class RecordingHandler:
@@ -65,7 +65,7 @@ def test_answers_are_cached_per_header_for_the_cache_time():
 @pytest.mark.parametrize("headers", [(), (bearer("wrong"),), (("Authorization", KEY),)])
 def test_v1_route_without_a_valid_key_is_401_before_the_function_runs(headers):
     handler = RecordingHandler()
-    response = LocalGateway(handler, fake_authorizer()).handle(get("/v1/queue/TASK-1", *headers))
+    response = gateway_for(handler).handle(get("/v1/queue/TASK-1", *headers))
     assert response.status == 401
     assert json.loads(response.body)["code"] == 401
     assert handler.events == []
@@ -73,7 +73,7 @@ def test_v1_route_without_a_valid_key_is_401_before_the_function_runs(headers):
 
 def test_admin_key_reaches_the_function_with_the_authorizer_context():
     handler = RecordingHandler()
-    response = LocalGateway(handler, fake_authorizer()).handle(get("/v1/queue/TASK-1", bearer(KEY)))
+    response = gateway_for(handler).handle(get("/v1/queue/TASK-1", bearer(KEY)))
     assert response.status == 200
     authorizer = handler.events[0]["requestContext"]["authorizer"]
     assert (authorizer["ak"], authorizer["role"], authorizer["queues"]) == ("ak-admin", "admin", '["*"]')
@@ -82,13 +82,13 @@ def test_admin_key_reaches_the_function_with_the_authorizer_context():
 @pytest.mark.parametrize("path", ["/health", "/openapi.json"])
 def test_public_routes_need_no_key_and_carry_no_authorizer_context(path: str):
     handler = RecordingHandler()
-    response = LocalGateway(handler, fake_authorizer()).handle(get(path))
+    response = gateway_for(handler).handle(get(path))
     assert response.status == 200
     assert "authorizer" not in handler.events[0]["requestContext"]
 
 
 def test_a_function_that_raises_is_a_502_with_the_error_body():
-    gateway = LocalGateway(RecordingHandler(error=RuntimeError("boom")), fake_authorizer())
+    gateway = gateway_for(RecordingHandler(error=RuntimeError("boom")))
     response = gateway.handle(get("/health"))
     assert response.status == 502
     assert json.loads(response.body)["code"] == 502
@@ -98,13 +98,13 @@ def test_a_function_that_raises_is_a_502_with_the_error_body():
 
 
 def test_real_handler_health():
-    response = LocalGateway(lambda_handler, fake_authorizer()).handle(get("/health"))
+    response = gateway_for(lambda_handler).handle(get("/health"))
     assert response.status == 200
     assert json.loads(response.body) == {"status": "ok"}
 
 
 def test_real_handler_openapi_document():
-    response = LocalGateway(lambda_handler, fake_authorizer()).handle(get("/openapi.json"))
+    response = gateway_for(lambda_handler).handle(get("/openapi.json"))
     assert response.status == 200
     document = json.loads(response.body)
     assert document["openapi"].startswith("3.")
@@ -112,7 +112,7 @@ def test_real_handler_openapi_document():
 
 
 def test_real_handler_unknown_route_is_404_with_the_error_body():
-    response = LocalGateway(lambda_handler, fake_authorizer()).handle(get("/v1/nowhere?a=1", bearer(KEY)))
+    response = gateway_for(lambda_handler).handle(get("/v1/nowhere?a=1", bearer(KEY)))
     assert response.status == 404
     body = json.loads(response.body)
     assert body["code"] == 404 and "/v1/nowhere" in body["message"]
@@ -120,7 +120,7 @@ def test_real_handler_unknown_route_is_404_with_the_error_body():
 
 def test_methods_outside_any_are_405_before_the_function_runs():
     handler = RecordingHandler()
-    response = LocalGateway(handler, fake_authorizer()).handle(HttpRequest("TRACE", "/health"))
+    response = gateway_for(handler).handle(HttpRequest("TRACE", "/health"))
     assert response.status == 405 and json.loads(response.body)["code"] == 405
     assert ("Allow", "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT") in response.headers
     assert handler.events == []

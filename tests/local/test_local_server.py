@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 
 from taskq_local.events import HttpRequest
-from taskq_local.gateway import LocalGateway
 from taskq_local.server import LocalHttpServer, PeriodicJob, PeriodicRunner, banner, periodic_jobs
-from tests.local.fakes import KEY, fake_authorizer
+from tests.local.fakes import KEY, gateway_for
 
 
 def echo_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -33,7 +32,7 @@ def echo_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def server() -> Iterator[LocalHttpServer]:
-    server = LocalHttpServer(("127.0.0.1", 0), LocalGateway(echo_handler, fake_authorizer()), access_log=False)
+    server = LocalHttpServer(("127.0.0.1", 0), gateway_for(echo_handler), access_log=False)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server
@@ -106,7 +105,8 @@ def test_oversized_body_is_413_without_reading_it(server):
 def test_a_slow_client_does_not_block_others(server):
     # Given a client that sends its headers, then takes its time with the body
     slow = socket.create_connection(server.server_address[:2], timeout=10)
-    slow.sendall(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
+    head = f"POST /v1/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nContent-Length: 10\r\n\r\n"
+    slow.sendall(head.encode() + b"12345")
     time.sleep(0.2)
 
     # Then another request is answered meanwhile
@@ -130,7 +130,7 @@ def test_the_api_function_runs_one_invocation_at_a_time():
         running.pop()
         return {"statusCode": 200, "body": "{}"}
 
-    gateway = LocalGateway(handler, fake_authorizer())
+    gateway = gateway_for(handler)
     threads = [threading.Thread(target=gateway.handle, args=(HttpRequest("GET", "/health", []),)) for _ in range(6)]
     for thread in threads:
         thread.start()
@@ -172,4 +172,5 @@ def test_banner_names_url_key_and_a_first_command():
 
 def test_any_method_reaches_the_gateway(server):
     assert send(server, "TRACE", "/health")[0] == 405
-    assert send(server, "PATCH", "/health")[0] == 207
+    assert send(server, "PATCH", "/v1/anything")[0] == 401  # ANY /{proxy+}: the key is checked
+    assert send(server, "PATCH", "/v1/anything", [("Authorization", f"Bearer {KEY}")])[0] == 207

@@ -2,6 +2,7 @@
 
 Each handler is imported in a fresh interpreter, laid out as Lambda lays it out (the bench's
 environment, LAMBDA_TASK_ROOT included), and the modules it loaded are read from sys.modules.
+The bench measures the time; these tests pin what the cuts rely on.
 """
 
 from __future__ import annotations
@@ -25,18 +26,35 @@ NOT_PATCHED = {"requests", "sqlite3"}
 PYDANTIC_USERS = {"api"}
 # Only the stream function traces its handler (powertools Tracer); the others load no X-Ray SDK.
 TRACING = {"dispatcher_stream"}
+# powertools' event_handler and data_classes packages load only the submodules a function uses
+# (taskq/lazy_packages.py): no AppSync resolver, no event classes of other services — except
+# those powertools' batch processing imports itself (the stream function: SQS, Kinesis, Kafka).
+OTHER_RESOLVERS = {"aws_lambda_powertools.event_handler.appsync", "aws_lambda_powertools.event_handler.bedrock_agent"}
+OTHER_EVENTS = {
+    "aws_lambda_powertools.utilities.data_classes.code_pipeline_job_event",
+    "aws_lambda_powertools.utilities.data_classes.cognito_user_pool_event",
+}
+BATCH_PROCESSING = {"dispatcher_stream"}
+# asyncio (10-40 ms) comes only with powertools' batch processing and the X-Ray SDK.
+ASYNCIO_USERS = {"dispatcher_stream"}
 
 
-def loaded_modules(name: str) -> set[str]:
+def run_in_function(name: str, program: str) -> str:
     function_dir, module = HANDLERS[name]
     out = subprocess.run(
-        [sys.executable, "-c", LOADED, module],
+        [sys.executable, "-c", program, module],
         env=function_env(ROOT, function_dir),
         capture_output=True,
         text=True,
         check=True,
     )
-    return {m.split(".")[0] for m in json.loads(out.stdout)}
+    return out.stdout
+
+
+def loaded_modules(name: str, *, packages: bool = True) -> set[str]:
+    """What importing the handler loaded: top-level packages, or every module's full name."""
+    loaded = json.loads(run_in_function(name, LOADED))
+    return {m.split(".")[0] for m in loaded} if packages else set(loaded)
 
 
 @pytest.mark.parametrize("name", sorted(HANDLERS))
@@ -47,3 +65,32 @@ def test_handler_imports_only_what_its_paths_use(name: str) -> None:
     assert not loaded & NOT_PATCHED
     assert ("pydantic" in loaded) == (name in PYDANTIC_USERS)
     assert ("aws_xray_sdk" in loaded) == (name in TRACING)
+
+
+@pytest.mark.parametrize("name", sorted(HANDLERS))
+def test_handler_loads_only_the_powertools_parts_it_uses(name: str) -> None:
+    loaded = loaded_modules(name, packages=False)
+    assert "aws_lambda_powertools.logging" in loaded  # the check reads the real import
+    assert not loaded & OTHER_RESOLVERS
+    assert not loaded & OTHER_EVENTS
+    assert ("aws_lambda_powertools.utilities.data_classes.kafka_event" in loaded) == (name in BATCH_PROCESSING)
+    assert ("asyncio" in loaded) == (name in ASYNCIO_USERS)
+
+
+API_FIRST_MODEL = """
+import importlib, json, sys
+importlib.import_module(sys.argv[1])
+from pydantic.plugin import _loader
+from taskq.requests import RequestBody, TakeRequest
+built_at_import = sorted(m.__name__ for m in RequestBody.__subclasses__() if m.__pydantic_complete__)
+TakeRequest.model_validate({"queues": ["q:0"], "size": 1})
+built = sorted(m.__name__ for m in RequestBody.__subclasses__() if m.__pydantic_complete__)
+print(json.dumps({"at_import": built_at_import, "after_one": built, "plugins_scanned": _loader._plugins is not None}))
+"""
+
+
+def test_api_builds_request_models_on_first_use_and_never_scans_for_pydantic_plugins() -> None:
+    seen = json.loads(run_in_function("api", API_FIRST_MODEL))
+    assert seen["at_import"] == []
+    assert seen["after_one"] == ["TakeRequest"]
+    assert seen["plugins_scanned"] is False

@@ -23,8 +23,13 @@ def attribute_types(definition: dict) -> dict[str, str]:
     return {a["AttributeName"]: a["AttributeType"] for a in definition["AttributeDefinitions"]}
 
 
-def test_the_template_has_exactly_three_tables(tables):
-    assert set(tables) == {"TasksTable", "ControlTable", "ResultsTable"}
+def test_the_template_has_exactly_four_tables(tables):
+    assert set(tables) == {"TasksTable", "ControlTable", "ResultsTable", "EventsTable"}
+
+
+def test_events_are_kept_per_task_in_sort_key_order(tables):
+    assert keys(tables["EventsTable"]) == [("task_id", "HASH"), ("sk", "RANGE")]
+    assert "GlobalSecondaryIndexes" not in tables["EventsTable"]  # every read is strongly consistent
 
 
 def test_tasks_table_is_keyed_by_task_id(tables):

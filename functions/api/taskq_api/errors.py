@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from http import HTTPStatus
 from typing import Any
 
@@ -16,19 +15,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 
 from taskq.errors import TaskqError
+from taskq.http_errors import UNAUTHORIZED_MESSAGE, describe_validation_error, error_body
 
 logger = Logger(child=True)
 
 
-def error_body(status: int, message: str) -> dict[str, Any]:
-    return {"code": status, "message": message, "timestamp": time.time_ns() // 1_000_000}
-
-
 def error_response(status: int, message: str) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=error_body(status, message))
-
-
-UNAUTHORIZED_MESSAGE = "Authorization: a valid API key is required (Bearer <apikey>)"
 
 
 def proxy_error_response(status: int, message: str) -> dict[str, Any]:
@@ -52,16 +45,6 @@ def refuse_before_routing(event: dict[str, Any], public_paths: frozenset[str]) -
     if event.get("body") and not (media_type == "application/json" or media_type.endswith("+json")):
         return proxy_error_response(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type: must be application/json")
     return None
-
-
-def describe_validation_error(error: dict[str, Any]) -> str:
-    """`size: Field required` — the field path without the request part it came from."""
-    location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "header", "path")]
-    field = ".".join(location) or "body"
-    message = error.get("msg") or error.get("type", "invalid")
-    if error.get("type") == "json_invalid":
-        field, message = "body", "is not valid JSON"
-    return f"{field}: {message.removeprefix('Value error, ')}"
 
 
 def register_error_handlers(app: APIGatewayRestResolver) -> None:

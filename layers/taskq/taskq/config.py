@@ -11,6 +11,7 @@ class TableNames:
     tasks: str
     control: str
     results: str
+    events: str = ""  # worker events of streaming tasks; only the functions that use them name it
 
     @classmethod
     def from_env(cls) -> TableNames:
@@ -18,7 +19,17 @@ class TableNames:
             tasks=os.environ["TASKS_TABLE"],
             control=os.environ["CONTROL_TABLE"],
             results=os.environ["RESULTS_TABLE"],
+            events=os.environ.get("EVENTS_TABLE", ""),
         )
+
+    def by_logical_id(self) -> dict[str, str]:
+        """Table names by their logical id in template.yaml (what `create_tables` takes)."""
+        return {
+            "TasksTable": self.tasks,
+            "ControlTable": self.control,
+            "ResultsTable": self.results,
+            "EventsTable": self.events,
+        }
 
 
 def dynamodb_endpoint() -> str | None:

@@ -161,3 +161,13 @@ class Candidate:
     @property
     def order_key(self) -> tuple[int, str]:
         return (self.start_time, self.task_id)
+
+
+@dataclass(frozen=True)
+class WorkerEvent:
+    """One event a worker sent for a streaming task (spec §4.3); `seq` is 0 until stored."""
+
+    event: str
+    data: Any
+    id: str | None = None
+    seq: int = 0

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from .errors import Forbidden, TaskNotFound
+from .errors import Forbidden, TaskNotFound, Unauthorized
+from .http_errors import UNAUTHORIZED_MESSAGE
 from .models import Principal, Role, Task
 
 PRODUCERS = frozenset({Role.PRODUCER, Role.ADMIN})
 WORKERS = frozenset({Role.WORKER, Role.ADMIN})
 ANY_ROLE = frozenset(Role)
+
+
+def principal_from_authorizer(context: Mapping[str, Any] | None) -> Principal:
+    """The principal the API Gateway authorizer established (its context: `ak`, `role` and
+    `queues` as JSON text, since authorizer contexts carry only strings, numbers and booleans).
+    Fails closed: a context without queue patterns is no principal at all."""
+    context = context or {}
+    try:
+        queues = json.loads(context["queues"])
+        if not isinstance(queues, list) or not all(isinstance(q, str) for q in queues):
+            raise TypeError("queues must be a list of patterns")
+        return Principal(ak=context["ak"], role=Role(context["role"]), queues=tuple(queues))
+    except (KeyError, ValueError, TypeError) as e:
+        raise Unauthorized(UNAUTHORIZED_MESSAGE) from e
 
 
 def require_admin(principal: Principal, action: str) -> None:

@@ -6,13 +6,16 @@ Integers are strict: JSON `true` or `"5"` is a 400, not a quiet 1 or 5.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from .errors import BadRequest
+from .http_errors import describe_validation_error
 from .models import QUEUE_NAME, QueueLevel, Strategy
+
+Model = TypeVar("Model", bound=BaseModel)
 
 # Python turns at most this many digits of text into an int by default (a guard against
 # quadratic-time conversion); json raises a bare ValueError beyond it, which became a 500.
@@ -40,6 +43,21 @@ def parse_json_body(text: str) -> Any:
     return value
 
 
+def parse_body(model: type[Model], text: str | bytes) -> Model:
+    """A request body as `model`, every problem a 400 naming the field. For the online function;
+    the API function's resolver validates the same models with the same messages."""
+    try:
+        value = parse_json_body(text)
+    except RecursionError as e:
+        raise BadRequest("body: JSON nested too deeply") from e
+    except ValueError as e:  # not JSON, or not UTF-8
+        raise BadRequest("body: is not valid JSON") from e
+    try:
+        return model.model_validate(value)
+    except ValidationError as e:
+        raise BadRequest("; ".join(describe_validation_error(error) for error in e.errors())) from e
+
+
 def _path_to(value: Any, target: object) -> str | None:
     """The dotted path (as validation errors name fields) to `target` within `value`."""
     if value is target:
@@ -52,16 +70,23 @@ def _path_to(value: Any, target: object) -> str | None:
     return None
 
 
+class RequestBody(BaseModel):
+    """A model's validator is built when it first validates, not at import: a cold start builds
+    only the models its request uses (docs/performance.md, "Cold start")."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
 QueueName = Annotated[str, Field(pattern=QUEUE_NAME.pattern, description="^[A-Za-z0-9_-]{1,64}$")]
 Endpoint = Annotated[str, Field(min_length=1, max_length=256)]
 
 
-class RegisterRequest(BaseModel):
+class RegisterRequest(RequestBody):
     queue: QueueName
     endpoint: Endpoint
 
 
-class PutRequest(BaseModel):
+class PutRequest(RequestBody):
     queue: QueueName
     endpoint: Endpoint
     level: StrictInt = Field(0, ge=0, le=9)
@@ -81,7 +106,22 @@ class PutRequest(BaseModel):
         return url
 
 
-class TakeRequest(BaseModel):
+# Printable ASCII without spaces: an event name goes on an SSE `event:` line as it is.
+EventName = Annotated[str, Field(pattern=r"^[!-~]{1,128}$", description="printable ASCII, no spaces, 1..128")]
+
+
+class EventIn(BaseModel):
+    # 255 characters: as a sort key ("I#" + id) it stays within DynamoDB's 1,024 bytes even at 4 bytes a character.
+    id: str | None = Field(None, min_length=1, max_length=255, description="dedup key within the task")
+    event: EventName = "message"
+    data: Any = Field(description="a string (sent as it is) or any JSON value (sent as compact JSON)")
+
+
+class EventsRequest(RequestBody):
+    events: list[EventIn] = Field(min_length=1, max_length=100)
+
+
+class TakeRequest(RequestBody):
     queues: list[str] = Field(min_length=1, max_length=20, description="full queue names, name:level")
     strategy: Strategy = Strategy.FIFO
     endpoint: Endpoint | None = None
@@ -104,11 +144,11 @@ class TakeRequest(BaseModel):
         return [QueueLevel.parse(q) for q in self.queues]
 
 
-class HeartbeatRequest(BaseModel):
+class HeartbeatRequest(RequestBody):
     process_timeout: StrictInt | None = Field(None, ge=1, le=43_200, description="seconds from now; default the take's")
 
 
-class RetryRequest(BaseModel):
+class RetryRequest(RequestBody):
     delay_seconds: StrictInt = Field(0, ge=0, le=43_200)
     reason: str = Field("", max_length=1024)
 
@@ -116,7 +156,7 @@ class RetryRequest(BaseModel):
 QueuePattern = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-*?\[\]!]{1,64}$", description="a glob over queue names")]
 
 
-class KeyCreateRequest(BaseModel):
+class KeyCreateRequest(RequestBody):
     name: str = Field(min_length=1, max_length=128)
     role: Literal["producer", "worker", "admin"]
     queues: list[QueuePattern] = Field(default_factory=lambda: ["*"], min_length=1, max_length=50)

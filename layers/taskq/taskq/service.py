@@ -10,13 +10,23 @@ from . import permissions
 from .callbacks import CallbackGuard
 from .clock import Clock
 from .contention import ClaimSpread
-from .errors import BadRequest, LeaseConflict, NotImplementedYet, PayloadTooLarge, QueueNotFound, StateConflict
+from .errors import BadRequest, LeaseConflict, PayloadTooLarge, QueueNotFound, StateConflict
 from .ids import new_instance_id, new_task_id
 from .leases import RETRIES_EXHAUSTED_RESULT_KEY, lease_until, retries_exhausted_result, retries_remain
 from .marker_cache import ClearMarkerCache
-from .models import Principal, ResponseMode, Status, Task
+from .models import Principal, ResponseMode, Status, Task, WorkerEvent
+from .online import rules as online
+from .online.watch import TaskWatch
 from .permissions import ANY_ROLE, PRODUCERS, WORKERS
-from .requests import MAX_INT_DIGITS, HeartbeatRequest, PutRequest, RegisterRequest, RetryRequest, TakeRequest
+from .requests import (
+    MAX_INT_DIGITS,
+    EventsRequest,
+    HeartbeatRequest,
+    PutRequest,
+    RegisterRequest,
+    RetryRequest,
+    TakeRequest,
+)
 from .store import DynamoStore, IdempotencyRecord, body_hash
 from .store.transitions import INLINE_RESULT_BYTES
 from .take import TakeRun
@@ -28,16 +38,24 @@ DEFAULT_TIMEOUT_SECONDS = {"callback": 86_400, "blocking": 300, "streaming": 300
 MAX_STATE_RETRIES = 5
 
 
-def payload_bytes(field: str, value: Any) -> int:
+def payload_bytes(field: str, value: Any, limit: int = MAX_PAYLOAD_BYTES) -> int:
     """The UTF-8 size of `value` as stored; 413 above the limit, 400 for text that is not
     valid Unicode (a lone surrogate, which JSON's \\u escapes can carry)."""
     try:
         size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
     except UnicodeEncodeError as e:
         raise BadRequest(f"{field}: contains a lone surrogate, which is not valid Unicode") from e
-    if size > MAX_PAYLOAD_BYTES:
-        raise PayloadTooLarge(f"{field}: {size} bytes serialized, at most {MAX_PAYLOAD_BYTES} allowed")
+    if size > limit:
+        raise PayloadTooLarge(f"{field}: {size} bytes serialized, at most {limit} allowed")
     return size
+
+
+def check_event_sizes(events: list[WorkerEvent]) -> None:
+    """Each event at most 64 KiB and all of them at most 256 KiB, serialized (spec §4.3); 413."""
+    wire = [{"id": e.id, "event": e.event, "data": e.data} for e in events]
+    for i, event in enumerate(wire):
+        payload_bytes(f"events.{i}", event, online.MAX_EVENT_BYTES)
+    payload_bytes("events", wire)
 
 
 def final_status_of(result: dict[str, Any]) -> Status:
@@ -104,8 +122,7 @@ class QueueService:
     def put(self, principal: Principal, request: PutRequest, idempotency_key: str | None = None) -> str:
         permissions.require_queue(principal, request.queue, PRODUCERS, "put")
         self._require_registered([request.queue])
-        if request.response_mode != "callback":
-            raise NotImplementedYet(f"response_mode: {request.response_mode!r} is not available yet (phase 2)")
+        online.check_put(request)
         payload_bytes("data", request.data)
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
             raise BadRequest("Idempotency-Key: must be 1 to 128 characters")
@@ -253,6 +270,35 @@ class QueueService:
                 return task_id
             task = self._worker_task(principal, task_id, "retry")
         raise StateConflict(f"task {task_id} keeps changing; retry")
+
+    # --- online tasks (spec §4.2-4.3; docs/design.md "Online tasks") --------------------------
+
+    def watch(self, principal: Principal, task_id: str) -> TaskWatch:
+        """The producer's wait on the online task it just put."""
+        task = permissions.visible(principal, self._store.get_task(task_id), task_id)
+        return TaskWatch(self._store, self._clock, task)
+
+    def resume_stream(self, principal: Principal, task_id: str, last_event_id: str | None) -> TaskWatch:
+        """`GET /v1/queue/{task_id}/stream`: the events after `Last-Event-ID`, then live ones.
+        Visible as §3.6 says (else 404); a task that is not streaming has no events: 409."""
+        after = online.resumed_after(last_event_id or "")
+        task = permissions.visible(principal, self._store.get_task(task_id), task_id)
+        if task.response_mode is not ResponseMode.STREAMING:
+            raise StateConflict(f"task {task_id} is {task.response_mode.value}, not streaming: it has no events")
+        return TaskWatch(self._store, self._clock, task, after_seq=after, resumed=True)
+
+    def append_events(
+        self, principal: Principal, task_id: str, lease_id: str, request: EventsRequest
+    ) -> dict[str, Any]:
+        """A worker's events for its streaming task, fenced by its lease, deduplicated by id."""
+        events = [WorkerEvent(event=e.event, data=e.data, id=e.id) for e in request.events]
+        check_event_sizes(events)
+        task = self._worker_task(principal, task_id, "events")
+        require_running_lease(task, lease_id)
+        if task.response_mode is not ResponseMode.STREAMING:
+            raise StateConflict(f"task {task_id} is {task.response_mode.value}, not streaming: it takes no events")
+        accepted = self._store.append_events(task_id, events, ttl=online.events_ttl(task))
+        return {"task_id": task_id, "accepted": accepted}
 
     def _worker_task(self, principal: Principal, task_id: str, action: str) -> Task:
         """The task for a worker's lease operation: 404 unless visible, 403 unless a worker."""

@@ -28,6 +28,11 @@ class Sweeper:
             report[self._sweep_one(task_id, now).value] += 1
         return report
 
+    def sweep_task(self, task_id: str) -> LeaseEnd:
+        """The same rule for one task, now: for a waiting producer that saw its task's lease end
+        before the scheduled sweep did (docs/design.md "Online tasks")."""
+        return self._sweep_one(task_id, self._clock.now_ms())
+
     def _sweep_one(self, task_id: str, now: int) -> LeaseEnd:
         task = self._store.get_task(task_id)
         if task is None:

@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from taskq.errors import NotImplementedYet
 from taskq.models import Principal
 from taskq.requests import PutRequest, RegisterRequest, TakeRequest
 from taskq.service import QueueService
@@ -49,6 +50,11 @@ def put(
     caller: Caller,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> dict[str, Any]:
+    if request.response_mode != "callback":
+        # A wait needs a streaming integration: in AWS this route belongs to the online function.
+        raise NotImplementedYet(
+            f"response_mode: {request.response_mode!r} puts are served by the online function, not this one"
+        )
     task_id = service.put(caller, request, idempotency_key)
     return {"code": 200, "timestamp": service.now_ms(), "data": task_id}
 
