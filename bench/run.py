@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import coldstart, contention, cost, depth, machine, overhead, report, targets
+from . import client, coldstart, contention, cost, depth, machine, overhead, report, targets
 from .server import dynalite
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 # A --quick run (CI) proves the harness works; its figures are not for the record, so they never
 # replace latest.json.
 QUICK_RESULTS = RESULTS.with_name("quick.json")
-SECTIONS = ("cost", "depth", "contention", "cold_start", "overhead")
+SECTIONS = ("cost", "depth", "contention", "cold_start", "overhead", "client")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class Sizes:
     cold_start_runs: int = coldstart.RUNS
     package_sizes: bool = True
     overhead_calls: int = overhead.CALLS
+    client_tasks: int = client.TASKS
+    client_concurrency: tuple[int, ...] = client.CONCURRENCY
 
 
 # Every section, briefly: about a minute on a 2-core machine.
@@ -45,6 +47,8 @@ QUICK = Sizes(
     cold_start_runs=2,
     package_sizes=False,
     overhead_calls=200,
+    client_tasks=60,
+    client_concurrency=(1, 8),
 )
 
 
@@ -100,6 +104,8 @@ def main() -> None:
         )
     if "overhead" in wanted:
         results["overhead"] = _timed("overhead", timings, lambda: overhead.run(sizes.overhead_calls))
+    if "client" in wanted:
+        results["client"] = _timed("client", timings, lambda: client.run(sizes.client_tasks, sizes.client_concurrency))
 
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["seconds"] = timings

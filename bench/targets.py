@@ -9,6 +9,7 @@ FAILED_PER_CLAIM_MAX = 0.3
 NAIVE_FACTOR_MIN = 3.0
 COLD_IMPORT_MS_MAX = 200  # issue 16: CPU ms per handler import, bytecode compiled
 OVERHEAD_US_MAX = 1000
+CLIENT_OF_RAW_MIN = 0.9  # issue 13: the library's worker keeps >= 90% of a raw HTTP loop's throughput
 
 
 def target(name: str, value: Any, limit: str, met: bool, *, guarantee: bool = False) -> dict[str, Any]:
@@ -69,4 +70,11 @@ def check(results: dict[str, Any]) -> list[dict[str, Any]]:
     if overhead := results.get("overhead"):
         us = overhead["handler"]["cpu_us"]
         checks.append(target("handler CPU per take(10)", us, f"<= {OVERHEAD_US_MAX} us", us <= OVERHEAD_US_MAX))
+    if client := results.get("client"):
+        for r in client["runs"]:
+            if "of_raw" in r:
+                name = f"client worker/raw loop, concurrency {r['concurrency']}"
+                checks.append(target(name, r["of_raw"], f">= {CLIENT_OF_RAW_MIN}", r["of_raw"] >= CLIENT_OF_RAW_MIN))
+            name = f"client {r['impl']} concurrency {r['concurrency']}: duplicates"
+            checks.append(target(name, r["duplicates"], "0", r["duplicates"] == 0, guarantee=True))
     return checks
