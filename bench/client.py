@@ -21,7 +21,7 @@ import httpx2 as httpx
 from taskq_client import Client, Worker
 from taskq_local.processes import free_port, running
 
-TASKS = 400
+TASKS = 200
 CONCURRENCY = (1, 8, 32)
 QUEUE, LEVEL, ENDPOINT = "bench-client", 1, "/v1/chat/completions"
 ADMIN_KEY = "bench-client-admin-key"
