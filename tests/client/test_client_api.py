@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx2 as httpx
 import pytest
-from conftest import ENDPOINT
+from client_support import ENDPOINT
 
 from taskq_client import Client, Conflict, NotFound, Result, TransportError, Unauthorized
 

@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import eventually
+from client_support import eventually
 
 from taskq_client import Client
 

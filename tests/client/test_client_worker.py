@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ENDPOINT, eventually
+from client_support import ENDPOINT, eventually
 
 from taskq_client import Client, Result, Task, TaskContext, TaskError, Worker
 from tests.local.local_server_process import start_server

@@ -62,6 +62,7 @@ class Worker:
         self._signalled = threading.Event()
         self._inflight: dict[str, TaskContext] = {}
         self._lock = threading.Lock()
+        self._stop_lock = threading.Lock()  # stop() from run() and from another thread at once
         self._threads: list[threading.Thread] = []
         self._runners: list[threading.Thread] = []
 
@@ -95,9 +96,12 @@ class Worker:
         """Stops taking, waits up to `grace` seconds for the handlers running, then gives the
         tasks still running back with retry(delay 0) so another worker gets them at once."""
         self._stopping.set()
-        if not self._threads:
-            return
-        deadline = time.monotonic() + (self.grace if grace is None else grace)
+        with self._stop_lock:
+            if self._threads:
+                self._drain(self.grace if grace is None else grace)
+
+    def _drain(self, grace: float) -> None:
+        deadline = time.monotonic() + grace
         self._threads[0].join(max(0.0, deadline - time.monotonic()))  # the taker's last take
         for _ in self._runners:
             self._ready.put(None)
@@ -117,6 +121,7 @@ class Worker:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 previous[sig] = signal.signal(sig, self._on_signal)
+        self._signalled.clear()
         try:
             self.start()
             logger.info("worker: %d threads on %s (%s)", self.concurrency, ", ".join(self.queues), self.strategy)
