@@ -144,6 +144,23 @@ def overhead(o: dict[str, Any]) -> str:
     )
 
 
+def client(c: dict[str, Any]) -> str:
+    rows = [
+        [
+            r["impl"],
+            r["concurrency"],
+            r["tasks_per_s"],
+            r.get("of_raw", ""),
+            r["duplicates"],
+            f"{r['handled']}/{r['tasks']}",
+        ]
+        for r in c["runs"]
+    ]
+    head = ["worker", "concurrency", "tasks/s", "library/raw", "duplicates", "handled"]
+    title = f"Client library: a no-op handler on the local server, {c['tasks']} tasks per run, beside a raw HTTP loop"
+    return title + "\n" + _table(head, rows)
+
+
 def targets(checks: list[dict[str, Any]]) -> str:
     rows = [[t["target"], t["value"], t["limit"], "met" if t["met"] else "MISSED"] for t in checks]
     return "Targets\n" + _table(["target", "value", "limit", ""], rows)
@@ -160,6 +177,7 @@ SECTIONS = {
     "cold_start": cold_start,
     "overhead": overhead,
     "online": online,
+    "client": client,
 }
 
 

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import coldstart, contention, cost, depth, machine, online, overhead, report, targets
+from . import client, coldstart, contention, cost, depth, machine, online, overhead, report, targets
 from .server import dynalite
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 # A --quick run (CI) proves the harness works; its figures are not for the record, so they never
 # replace latest.json.
 QUICK_RESULTS = RESULTS.with_name("quick.json")
-SECTIONS = ("cost", "depth", "contention", "cold_start", "overhead", "online")
+SECTIONS = ("cost", "depth", "contention", "cold_start", "overhead", "online", "client")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class Sizes:
     package_sizes: bool = True
     overhead_calls: int = overhead.CALLS
     online: online.Sizes = field(default_factory=online.Sizes)
+    client_tasks: int = client.TASKS
+    client_concurrency: tuple[int, ...] = client.CONCURRENCY
 
 
 # Every section, briefly: about a minute on a 2-core machine.
@@ -48,6 +50,8 @@ QUICK = Sizes(
     package_sizes=False,
     overhead_calls=200,
     online=online.QUICK,
+    client_tasks=60,
+    client_concurrency=(1, 8),
 )
 
 
@@ -105,6 +109,8 @@ def main() -> None:
         results["overhead"] = _timed("overhead", timings, lambda: overhead.run(sizes.overhead_calls))
     if "online" in wanted:
         results["online"] = _timed("online", timings, lambda: online.run(sizes.online))
+    if "client" in wanted:
+        results["client"] = _timed("client", timings, lambda: client.run(sizes.client_tasks, sizes.client_concurrency))
 
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["seconds"] = timings

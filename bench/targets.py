@@ -14,6 +14,7 @@ ONLINE_OVERHEAD_P50_MS_MAX = 50
 EVENT_P50_MS_MAX = 100
 EVENT_P99_MS_MAX = 250
 WAIT_REQUESTS_PER_SECOND_MAX = 10
+CLIENT_OF_RAW_MIN = 0.9  # issue 13: the library's worker keeps >= 90% of a raw HTTP loop's throughput
 
 
 def target(name: str, value: Any, limit: str, met: bool, *, guarantee: bool = False) -> dict[str, Any]:
@@ -76,6 +77,13 @@ def check(results: dict[str, Any]) -> list[dict[str, Any]]:
         checks.append(target("handler CPU per take(10)", us, f"<= {OVERHEAD_US_MAX} us", us <= OVERHEAD_US_MAX))
     if online := results.get("online"):
         checks += online_checks(online)
+    if client := results.get("client"):
+        for r in client["runs"]:
+            if "of_raw" in r:
+                name = f"client worker/raw loop, concurrency {r['concurrency']}"
+                checks.append(target(name, r["of_raw"], f">= {CLIENT_OF_RAW_MIN}", r["of_raw"] >= CLIENT_OF_RAW_MIN))
+            name = f"client {r['impl']} concurrency {r['concurrency']}: duplicates"
+            checks.append(target(name, r["duplicates"], "0", r["duplicates"] == 0, guarantee=True))
     return checks
 
 

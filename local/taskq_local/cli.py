@@ -256,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
         command(name, help).add_argument("task_id")
     command("stats", "a queue-level's counters").add_argument("queue", metavar="QUEUE:LEVEL")
     add_key_commands(commands, client)
+    # `taskq worker pkg.module:handler --queue demo:1 ...`: the client library's worker command.
+    # Parsed by taskq_client (see main); listed here for `taskq --help`.
+    commands.add_parser("worker", help="run a handler as a worker: taskq worker pkg.module:handler --queue q:1")
     return parser
 
 
@@ -275,6 +278,11 @@ def add_key_commands(commands: Any, client: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["worker"]:  # the client library's worker command, with its own options
+        from taskq_client.cli import main as run_worker
+
+        return run_worker(argv[1:], prog="taskq worker")
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         from .server import serve
