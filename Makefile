@@ -70,8 +70,9 @@ lock:
 	done
 	rm -rf /tmp/taskq-lock-venv
 
-# Cost, depth scaling, contention (beside a naive baseline), cold start and handler overhead:
-# a table on stdout and bench/results/latest.json (see docs/performance.md). Not part of `test`.
+# Cost, depth scaling, contention (beside a naive baseline), cold start, handler overhead, online
+# tasks and the client library's worker: a table on stdout and bench/results/latest.json (see
+# docs/performance.md). Not part of `test`.
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
