@@ -17,8 +17,9 @@ from .store import ClaimOutcome, DynamoStore, Lease, QueueGates
 
 # Candidates read beyond `size` per queue by an instance that lost claims recently (its spread
 # is above 1), so a lost claim has a stand-in without a new Query. One that lost none reads
-# exactly `size`: five index items cost dynalite and botocore far more than one, and a claim it
-# does lose ends the round anyway, re-reading the head (wider) and widening the instance's spread.
+# exactly `size`: it would never claim the stand-ins (index items read and parsed on every take),
+# and a claim it does lose ends the round anyway, re-reading the head (wider) and widening the
+# instance's spread.
 CLAIM_SLACK = 4
 
 
