@@ -16,6 +16,7 @@ from collections.abc import Callable
 import pytest
 from apigw import Caller
 from steps import CHAT, complete, register, take
+from test_take_contention import RivalStore
 
 from taskq.clearing import GATES_TRUSTED_MS
 from taskq.clock import ManualClock
@@ -356,8 +357,6 @@ def test_an_uncontended_take_reads_only_as_many_candidates_as_it_asks_for(
 def test_a_take_reads_stand_ins_while_its_instance_loses_claims(
     admin: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, dynamodb, serve
 ) -> None:
-    from test_take_contention import RivalStore
-
     register(admin, "q")
     backlog(store, clock, "q", waiting=30)
     rival = RivalStore(store, steals=1)
