@@ -98,12 +98,13 @@ def make_moto_atomic() -> None:
     moto's botocore hook, through which every boto3 client in this process reaches moto, so
     clients created later by any code (the API function, the authorizer, the sweeper) are
     covered without knowing about it. Under the same lock, a successful write is recorded (when
-    the store is durable) before its answer leaves, and a cancelled transaction's rollback is
-    kept from cutting the stream readers off (moto_state.keep_stream_shards)."""
+    the store is durable) before its answer leaves. A cancelled transaction puts back only the
+    items it named (moto_state.transactions_roll_back_their_items)."""
     from moto.core.models import botocore_stubber
 
-    from .moto_state import keep_stream_shards, operation_of, stream_lengths
+    from .moto_state import operation_of, transactions_roll_back_their_items
 
+    transactions_roll_back_their_items()
     serve = botocore_stubber.process_request
     if getattr(serve, "taskq_atomic", False):
         return
@@ -111,10 +112,7 @@ def make_moto_atomic() -> None:
     def serve_atomically(request: Any) -> Any:
         operation = operation_of(request)
         with STORE_LOCK:
-            before = stream_lengths() if operation == "TransactWriteItems" else None
             answer = serve(request)
-            if before is not None:
-                keep_stream_shards(before)
             if _recorder is not None and answer is not None and answer[0] == 200:
                 _recorder.record_request(operation, request)
             return answer

@@ -37,30 +37,6 @@ def operation_of(request: Any) -> str:
     return operation if service == DYNAMODB_TARGET else ""
 
 
-# --- the stream after a cancelled transaction (defect 9 of issue 10) ------------------------
-
-
-def stream_lengths() -> dict[str, tuple[Any, int]]:
-    """Each table's stream shard and its length, taken before a transaction."""
-    return {name: (t.stream_shard, len(t.stream_shard.items)) for name, t in _tables().items() if t.stream_shard}
-
-
-def keep_stream_shards(before: dict[str, tuple[Any, int]]) -> None:
-    """moto rolls a cancelled transaction back by swapping in a deep copy of each table it
-    names, stream shard included, while readers hold iterators on the original shard: they
-    would never see another record. So the original shard goes back into the live table, cut
-    back to its length before the transaction (moto had applied the writes before the failing
-    condition, each adding a record of a write that never happened)."""
-    tables = _tables()
-    for name, (shard, length) in before.items():
-        table = tables.get(name)
-        if table is None or table.stream_shard is shard:
-            continue
-        del shard.items[length:]
-        shard.table = table
-        table.stream_shard = shard
-
-
 def deterministic_event_ids() -> None:
     """moto gives each stream record a random eventID; here it follows from the table and the
     sequence number, so the records a journal replay regenerates carry the eventIDs the
@@ -165,6 +141,72 @@ def transactions_without_rollback_copies() -> Iterator[None]:
         yield
     finally:
         models.copy = real
+
+
+def transactions_roll_back_their_items() -> None:
+    """moto makes a TransactWriteItems undoable by deep-copying every table it names, items and
+    stream records included, on every call: a cost that grows with the table and its history,
+    so a long-lived server (or a thousand-task run) slows down with each task it has seen.
+    Here a transaction copies only the items it names, and a cancelled one puts them back and
+    cuts the streams back to their length before it: the same state moto's swap restores, at
+    a cost that depends on the transaction alone. Runs under STORE_LOCK, as every request."""
+    import copy
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    real = DynamoDBBackend.transact_write_items
+    if getattr(real, "taskq_item_rollback", False):
+        return
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = []  # (table, hash key, range key, the item as it was or None)
+        for entry in transact_items:
+            op = next(iter(entry.values()), None)
+            table = self.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+            if table is None:
+                continue  # moto refuses it before anything is written
+            hash_key, range_key = _key_values(table, op.get("Key") or op.get("Item") or {})
+            if hash_key is None:
+                continue
+            saved.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
+        lengths = {id(t): len(t.stream_shard.items) for t, *_ in saved if t.stream_shard is not None}
+        with transactions_without_rollback_copies():
+            try:
+                return real(self, transact_items)
+            except Exception:
+                for table, hash_key, range_key, item in reversed(saved):
+                    _put_back(table, hash_key, range_key, item)
+                    if table.stream_shard is not None:
+                        del table.stream_shard.items[lengths[id(table)] :]
+                raise
+
+    transact_write_items.taskq_item_rollback = True  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _key_values(table: Any, attributes: dict[str, Any]) -> tuple[Any, Any]:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if table.hash_key_attr not in attributes:
+        return None, None
+    range_attr = table.range_key_attr
+    if range_attr is not None and range_attr not in attributes:
+        return None, None
+    range_key = DynamoType(attributes[range_attr]) if range_attr is not None else None
+    return DynamoType(attributes[table.hash_key_attr]), range_key
+
+
+def _put_back(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
+    """The item as it was before a cancelled transaction (absent: removed), with no stream record."""
+    if range_key is not None:
+        if item is None:
+            table.items.get(hash_key, {}).pop(range_key, None)
+        else:
+            table.items[hash_key][range_key] = item
+    elif item is None:
+        table.items.pop(hash_key, None)
+    else:
+        table.items[hash_key] = item
 
 
 def serve_recorded(operation: str, url: str, body: str) -> tuple[int, str]:

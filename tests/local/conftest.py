@@ -4,10 +4,15 @@ in-process per test serving a test ASGI app."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from local_server_process import ServerProcess, start_server
+from moto.core.models import botocore_stubber
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models import table as table_models
 
+from taskq_local import embedded, moto_state
 from tests.local.asgi_apps import Board, Served, serve
 
 
@@ -28,3 +33,16 @@ def served() -> Iterator[Served]:
     board.release()
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def local_moto(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The embedded store's moto patches on the test's moto, undone afterwards."""
+    monkeypatch.setattr(botocore_stubber, "process_request", botocore_stubber.process_request)
+    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", DynamoDBBackend.transact_write_items)
+    monkeypatch.setattr(table_models.StreamRecord, "__init__", table_models.StreamRecord.__init__)
+    monkeypatch.setattr(table_models.StreamRecord, "taskq_deterministic", False, raising=False)
+    embedded.make_moto_atomic()
+    moto_state.deterministic_event_ids()
+    yield dynamodb
+    embedded.install_recorder(None)

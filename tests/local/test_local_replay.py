@@ -4,13 +4,8 @@ sequence numbers and eventIDs (the counters' replay markers), and none it had co
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
-from moto.core.models import botocore_stubber
-from moto.dynamodb.models import table as table_models
 
 from taskq.models import Principal, Role
 from taskq.requests import PutRequest, RegisterRequest
@@ -21,18 +16,6 @@ from taskq_local.template import create_tables
 from tests.conftest import LOGICAL_IDS, TABLES
 
 ADMIN = Principal("ak-admin", Role.ADMIN)
-
-
-@pytest.fixture
-def local_moto(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The embedded store's moto patches on the test's moto, undone afterwards."""
-    monkeypatch.setattr(botocore_stubber, "process_request", botocore_stubber.process_request)
-    monkeypatch.setattr(table_models.StreamRecord, "__init__", table_models.StreamRecord.__init__)
-    monkeypatch.setattr(table_models.StreamRecord, "taskq_deterministic", False, raising=False)
-    embedded.make_moto_atomic()
-    moto_state.deterministic_event_ids()
-    yield dynamodb
-    embedded.install_recorder(None)
 
 
 def stream_records() -> list[dict[str, Any]]:
