@@ -26,8 +26,8 @@ TABLES = {
 }
 
 DEFAULT_DATA_DIR = ".taskq"
-# The Batch API's files: moto's S3 in the same process (FILES_BUCKET in template.yaml). Kept in
-# memory only: the data folder does not hold them yet (docs/design.md "Batches").
+# The Batch API's files: moto's S3 in the same process (FILES_BUCKET in template.yaml), kept in
+# the data folder like the tables (objects.py).
 FILES_BUCKET = "taskq-files"
 
 # Serializes every request moto serves in this process (see make_moto_atomic).
@@ -171,10 +171,12 @@ def start_database(environ: MutableMapping[str, str] = os.environ) -> Database:
     folder = data_folder(environ)
     if endpoint is None and folder is not None:
         from .durable import DEFAULT_COMPACT_BYTES, DurableStore
+        from .objects import DurableObjects
 
         store = DurableStore(folder, int(environ.get("TASKQ_COMPACT_BYTES") or DEFAULT_COMPACT_BYTES))
         store.open()
         install_recorder(store)
+        DurableObjects(folder).open()  # under the folder's lock, which the DurableStore holds
         description += f", state in {folder}"
     elif endpoint is None:
         description += ", in memory only"
