@@ -3,12 +3,13 @@ its own files (admin: all). The content lives in moto's S3, the records in the C
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 
 import boto3
 import pytest
 from apigw import Caller, call
+from files_support import BUCKET, create_bucket, multipart
+from files_support import query_get as get
 
 from taskq.clock import ManualClock
 from taskq.files import MAX_FILE_BYTES, FileService
@@ -17,7 +18,6 @@ from taskq.store.keys import file_object_key
 from taskq_api.app import app
 from taskq_api.dependencies import get_file_service
 
-BUCKET = "taskq-files-test"
 ERROR_FIELDS = {"code", "message", "timestamp"}
 JSONL = b'{"custom_id": "a", "method": "POST"}\r\n{"custom_id": "\xc3\xa9t\xc3\xa9"}\n\n'
 
@@ -26,7 +26,7 @@ JSONL = b'{"custom_id": "a", "method": "POST"}\r\n{"custom_id": "\xc3\xa9t\xc3\x
 def s3(dynamodb: object):
     """moto's S3, inside the same mock as the tables, with the files bucket."""
     client = boto3.client("s3", region_name="us-east-1")
-    client.create_bucket(Bucket=BUCKET)
+    create_bucket(client)
     return client
 
 
@@ -36,38 +36,6 @@ def files(store: DynamoStore, clock: ManualClock, s3) -> Iterator[FileService]:
     app.dependency_overrides[get_file_service] = lambda: service
     yield service
     app.dependency_overrides.pop(get_file_service, None)
-
-
-def multipart(fields: dict[str, tuple[str | None, bytes]]) -> tuple[str, str]:
-    """(Content-Type, body as text) of a form; a field is (filename or None, value). Text,
-    because API Gateway hands a body of a non-binary media type to the function as text."""
-    boundary = secrets.token_hex(8)
-    body = b""
-    for name, (filename, value) in fields.items():
-        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode()
-        if filename:
-            body += b"Content-Type: application/octet-stream\r\n"
-        body += b"\r\n" + value + b"\r\n"
-    body += f"--{boundary}--\r\n".encode()
-    return f"multipart/form-data; boundary={boundary}", body.decode("utf-8")
-
-
-def get(path: str, caller: Caller):
-    """A GET whose query string (`?a=1&b=2`) goes where API Gateway puts it."""
-    from urllib.parse import parse_qsl
-
-    from apigw import build_event, send
-
-    path, _, query = path.partition("?")
-    event = build_event("GET", path, None, caller)
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if pairs:
-        event |= {
-            "queryStringParameters": dict(pairs),
-            "multiValueQueryStringParameters": {k: [v] for k, v in pairs},
-        }
-    return send(event)
 
 
 def upload(caller: Caller, content: bytes = JSONL, purpose: bytes = b"batch", filename: str = "in.jsonl"):

@@ -16,6 +16,7 @@ from botocore.session import get_session
 
 from ..config import TableNames, dynamodb_endpoint, files_bucket
 from .apikeys import ApiKeyRecords
+from .batches import BatchRecords
 from .clears import ClearRecords, QueueGates
 from .codec import body_hash
 from .deliveries import Delivery, DeliveryRecords, Failure
@@ -40,6 +41,7 @@ __all__ = [
     "IdempotencyRecord",
     "Lease",
     "QueueGates",
+    "batch_starter_from_env",
     "body_hash",
     "file_objects_from_env",
     "store_from_env",
@@ -56,12 +58,13 @@ class DynamoStore(
     ClearRecords,
     EventRecords,
     FileRecords,
+    BatchRecords,
 ):
     """Data access for the queue service. Methods take `now` (epoch ms) from the caller's clock."""
 
 
 # The AWS services the functions call.
-SERVICES = ("dynamodb", "s3")
+SERVICES = ("dynamodb", "s3", "lambda")
 
 
 class _ServicesLoader(Loader):
@@ -102,3 +105,15 @@ def file_objects_from_env() -> FileObjects:
         "s3", config=Config(retries={"mode": "standard"}, connect_timeout=2, read_timeout=20)
     )
     return FileObjects(client, files_bucket())
+
+
+def batch_starter_from_env() -> Any:
+    """What starts a batch's runner: an asynchronous invocation of BATCH_FUNCTION in AWS; without
+    it (the local server, tests) nothing, and the local background job finds the batch."""
+    from ..batches import NoStarter
+    from .invoke import LambdaStarter
+
+    name = os.environ.get("BATCH_FUNCTION")
+    if not name:
+        return NoStarter()
+    return LambdaStarter(_session().create_client("lambda", config=Config(retries={"mode": "standard"})), name)

@@ -121,3 +121,25 @@ def files_partition(ak: str | None) -> str:
 def file_object_key(file_id: str) -> str:
     """The S3 key of a file's content: the id alone, so a key never tells whose file it is."""
     return f"files/{file_id}"
+
+
+# --- batches of the Batch API (docs/design.md "Batches") -----------------------------------------
+
+BATCHES_PARTITION = "BATCHES"  # every batch's id, for admins; `BATCHES#<ak>` holds one key's
+BATCH_RUNS_PARTITION = "BATCHRUN"  # batches whose fan-out (or cancelling) is not done: the runner's worklist
+
+
+def batch_key(batch_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"BATCH#{batch_id}", "sk": "BATCH"})
+
+
+def batch_listing_keys(ak: str, batch_id: str) -> list[dict[str, Any]]:
+    return [to_item({"pk": batches_partition(ak), "sk": batch_id}), to_item({"pk": BATCHES_PARTITION, "sk": batch_id})]
+
+
+def batches_partition(ak: str | None) -> str:
+    return BATCHES_PARTITION if ak is None else f"{BATCHES_PARTITION}#{ak}"
+
+
+def batch_run_key(batch_id: str) -> dict[str, Any]:
+    return to_item({"pk": BATCH_RUNS_PARTITION, "sk": batch_id})
