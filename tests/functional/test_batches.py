@@ -380,6 +380,21 @@ def test_cancel_cancels_waiting_tasks_and_leaves_running_ones(
     assert call("POST", f"/v1/batches/{batch['id']}/cancel", None, producer).body["status"] == "cancelling"
 
 
+def test_a_cancel_after_the_fan_out_ended_is_found_by_the_scheduled_run(producer, worker, uploaded, runner, store):
+    """The batch's run item went with the end of its fan-out; the cancel puts it back, so a run
+    over the worklist (the schedule; locally the background job) does the cancelling even when
+    the start the API asked for never arrives."""
+    batch = created(producer, uploaded(jsonl([line(f"r{i}") for i in range(3)])))
+    runner.run(batch["id"], FAR)
+    assert store.batch_runs() == []
+
+    assert call("POST", f"/v1/batches/{batch['id']}/cancel", None, producer).status == 200
+    runner.run_all(FAR)
+
+    assert take(worker, ["chat:1"], 10) == {}
+    assert store.batch_runs() == []
+
+
 def test_a_batch_cancelled_while_validating_is_cancelled_with_no_task(producer, uploaded, runner, dynamodb):
     batch = created(producer, uploaded(jsonl([line("a")])))
 

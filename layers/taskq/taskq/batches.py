@@ -213,7 +213,7 @@ class BatchService:
         if batch.status not in CANCELLABLE:
             raise StateConflict(f"batch {batch_id} is already {batch.status.value}")
         cancelling = batch.reached(BatchStatus.CANCELLING, self._clock.now_ms() // 1000)
-        if not self._store.move_batch(batch, cancelling):
+        if not self._store.move_batch(batch, cancelling, start_run=True):
             return self.cancel(caller, batch_id)  # it moved meanwhile (validated, or failed): decide again
         self._starter.start(batch_id)
         return cancelling

@@ -132,10 +132,11 @@ class BatchRecords(StoreBase):
             keys = keys[100:] + answer.get("UnprocessedKeys", {}).get(self._tables.control, {}).get("Keys", [])
         return [found[i] for i in ids if i in found], has_more
 
-    def move_batch(self, old: Batch, new: Batch, *, end_run: bool = False) -> bool:
+    def move_batch(self, old: Batch, new: Batch, *, end_run: bool = False, start_run: bool = False) -> bool:
         """Writes `new` (status, times, and what the runner set: queue, total, errors) if the
-        batch is still in `old`'s status; with `end_run`, deletes its run item in the same
-        transaction. False when the status had changed. Never touches the cursor or the counts."""
+        batch is still in `old`'s status; in the same transaction, `end_run` deletes its run item
+        and `start_run` puts it back (the runner has work again: a cancel). False when the status
+        had changed. Never touches the cursor or the counts."""
         values = _attributes(new)
         fields = ["status", "times", "queue", "total", "errors", "output_file_id", "error_file_id"]
         sets = [f"#{f} = :{f}" for f in fields if f in values]
@@ -148,18 +149,18 @@ class BatchRecords(StoreBase):
             "ExpressionAttributeValues": expression_values(old=old.status.value)
             | to_item({f":{f}": values[f] for f in fields if f in values}),
         }
+        run_item: dict[str, Any] | None = None
+        if end_run:
+            run_item = {"Delete": {"TableName": self._tables.control, "Key": batch_run_key(old.batch_id)}}
+        elif start_run:
+            run_item = {"Put": {"TableName": self._tables.control, "Item": batch_run_key(old.batch_id)}}
         try:
-            if end_run:
-                self._db.transact_write_items(
-                    TransactItems=[
-                        {"Update": update},
-                        {"Delete": {"TableName": self._tables.control, "Key": batch_run_key(old.batch_id)}},
-                    ]
-                )
-            else:
+            if run_item is None:
                 self._db.update_item(**update)
+            else:
+                self._db.transact_write_items(TransactItems=[{"Update": update}, run_item])
         except ClientError as e:
-            if is_condition_failure(e) or (end_run and is_transaction_cancelled(e)):
+            if is_condition_failure(e) or (run_item is not None and is_transaction_cancelled(e)):
                 return False
             raise
         return True
