@@ -15,7 +15,7 @@ from botocore.config import Config
 
 STREAM_POLL_SECONDS = 0.1  # callbacks and counters follow a change within a fraction of a second
 SCHEDULED_JOBS_SECONDS = 0.25  # finer than the 1 s local callback backoff
-BATCH_RUNS_SECONDS = 0.25  # a new batch starts validating within this
+BATCH_RUNS_SECONDS = 0.5  # a new batch starts validating within this; a batch settles as often
 BATCH_RUN_MS = 5_000  # one run's budget (a Lambda's is its time-out less a margin)
 
 

@@ -1,6 +1,10 @@
 """/v1/batches (spec §6): create answers at once (validating), the runner validates the file
 before any task exists and fans it out into one task per line, resumably; retrieve, list and
-cancel, each key seeing only its own batches (admin: all)."""
+cancel, each key seeing only its own batches (admin: all). Then the batch's end: request_counts
+follow the tasks as they end; when every request has ended the output file (2xx) and the error
+file (every other end, with `error.code`) are written, every input line in exactly one of them;
+cancel ends with partial output, the deadline with `expired` and `batch_expired` lines; a
+finalization killed half-way is redone the same."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import boto3
 import pytest
 from apigw import Caller, call
 from files_support import BUCKET, create_bucket, query_get
-from steps import register, take
+from steps import complete, register, take
 
 from taskq.batch_runner import CHUNK, BatchRunner
 from taskq.batches import BatchService, line_task_id
@@ -286,7 +290,7 @@ def test_a_fan_out_killed_at_any_line_resumes_with_no_task_twice_and_none_missin
     assert sorted(i["custom_id"]["S"] for i in items) == sorted(f"r{i}" for i in range(total))
     assert set(ids) == {line_task_id(batch["id"], i) for i in range(total)}
     assert retrieve(producer, batch["id"])["request_counts"]["total"] == total
-    assert store.batch_runs() == []
+    assert store.get_batch(batch["id"]).cursor == total
 
 
 def test_a_resumed_fan_out_leaves_tasks_already_taken_as_they_are(
@@ -327,7 +331,7 @@ def test_a_run_out_of_time_stops_between_chunks_and_the_next_continues(
     assert len(all_tasks(dynamodb)) == 2 * CHUNK
     assert runner.run(batch["id"], clock.now_ms() + 10_000) is False
     assert len(all_tasks(dynamodb)) == 3 * CHUNK
-    assert store.batch_runs() == []
+    assert store.get_batch(batch["id"]).cursor == 3 * CHUNK
 
 
 # --- retrieve, list, cancel ---------------------------------------------------------------------
@@ -380,13 +384,11 @@ def test_cancel_cancels_waiting_tasks_and_leaves_running_ones(
     assert call("POST", f"/v1/batches/{batch['id']}/cancel", None, producer).body["status"] == "cancelling"
 
 
-def test_a_cancel_after_the_fan_out_ended_is_found_by_the_scheduled_run(producer, worker, uploaded, runner, store):
-    """The batch's run item went with the end of its fan-out; the cancel puts it back, so a run
-    over the worklist (the schedule; locally the background job) does the cancelling even when
-    the start the API asked for never arrives."""
+def test_a_cancel_is_carried_out_by_the_scheduled_run(producer, worker, uploaded, runner, store):
+    """A run over the worklist (the schedule; locally the background job) does the cancelling
+    even when the start the API asked for never arrives, and takes the batch off the list."""
     batch = created(producer, uploaded(jsonl([line(f"r{i}") for i in range(3)])))
     runner.run(batch["id"], FAR)
-    assert store.batch_runs() == []
 
     assert call("POST", f"/v1/batches/{batch['id']}/cancel", None, producer).status == 200
     runner.run_all(FAR)
@@ -411,3 +413,142 @@ def test_a_failed_batch_cannot_be_cancelled(producer, uploaded, runner):
     runner.run(batch["id"], FAR)
 
     assert_error(call("POST", f"/v1/batches/{batch['id']}/cancel", None, producer), 409, "failed")
+
+
+# --- the end: counts, output and error files ---------------------------------------------------
+
+
+def content(caller: Caller, file_id: str) -> list[dict[str, Any]]:
+    from apigw import LambdaContextStub, build_event
+
+    from taskq_api.app import lambda_handler
+
+    answer = lambda_handler(build_event("GET", f"/v1/files/{file_id}/content", None, caller), LambdaContextStub())
+    assert answer["statusCode"] == 200, answer
+    return [json.loads(x) for x in answer["body"].splitlines()]
+
+
+def fanned_out(producer, uploaded, runner, n: int, **fields: Any) -> dict[str, Any]:
+    batch = created(producer, uploaded(jsonl([line(f"r{i}") for i in range(n)])), **fields)
+    runner.run(batch["id"], FAR)
+    return batch
+
+
+def take_lines(worker: Caller, batch_id: str) -> dict[int, dict[str, Any]]:
+    """Every takeable task of the batch, by line."""
+    by_id = {t["task_id"]: t for t in take(worker, ["chat:1"], 100).get("chat:1", [])}
+    return {i: by_id[line_task_id(batch_id, i)] for i in range(100) if line_task_id(batch_id, i) in by_id}
+
+
+def finish(worker: Caller, task: dict[str, Any], status_code: int = 200) -> None:
+    result = {"status_code": status_code, "body": {"answer": task["custom_id"]}}
+    assert complete(worker, task["task_id"], result, task["lease_id"]).status == 200
+
+
+def test_counts_follow_the_tasks_and_the_files_hold_every_line_once(producer, worker, uploaded, runner, clock):
+    batch = fanned_out(producer, uploaded, runner, 4)
+    tasks = take_lines(worker, batch["id"])
+    finish(worker, tasks[0])
+    finish(worker, tasks[1], status_code=500)
+    finish(worker, tasks[2])
+
+    runner.run(batch["id"], FAR)
+
+    live = retrieve(producer, batch["id"])
+    assert live["status"] == "in_progress"
+    assert live["request_counts"] == {"total": 4, "completed": 2, "failed": 1}
+    finish(worker, tasks[3])
+    clock.advance(seconds=7)
+
+    runner.run(batch["id"], FAR)
+
+    done = retrieve(producer, batch["id"])
+    assert done["status"] == "completed"
+    assert done["request_counts"] == {"total": 4, "completed": 3, "failed": 1}
+    assert done["finalizing_at"] == done["completed_at"] == clock.now_ms() // 1000
+    output, errors = content(producer, done["output_file_id"]), content(producer, done["error_file_id"])
+    assert sorted(x["custom_id"] for x in output) == ["r0", "r2", "r3"]
+    assert [x["custom_id"] for x in errors] == ["r1"]
+    for x in output:
+        assert x["error"] is None and x["id"] == tasks[int(x["custom_id"][1:])]["task_id"]
+        assert x["response"] == {"status_code": 200, "request_id": x["id"], "body": {"answer": x["custom_id"]}}
+    assert errors[0]["error"]["code"] == "failed" and errors[0]["response"]["status_code"] == 500
+    other = Caller("ak-producer-0002", "producer")
+    assert call("GET", f"/v1/files/{done['output_file_id']}", None, other).status == 404
+
+
+def test_cancel_ends_with_the_partial_output(producer, worker, uploaded, runner):
+    batch = fanned_out(producer, uploaded, runner, 4)
+    [running] = take(worker, ["chat:1"], 1)["chat:1"]
+    call("POST", f"/v1/batches/{batch['id']}/cancel", None, producer)
+
+    runner.run(batch["id"], FAR)
+
+    assert retrieve(producer, batch["id"])["status"] == "cancelling"  # the running request may finish
+    finish(worker, running)
+    runner.run(batch["id"], FAR)
+
+    cancelled = retrieve(producer, batch["id"])
+    assert cancelled["status"] == "cancelled" and cancelled["cancelled_at"] is not None
+    assert [x["custom_id"] for x in content(producer, cancelled["output_file_id"])] == [running["custom_id"]]
+    errors = content(producer, cancelled["error_file_id"])
+    assert sorted(x["custom_id"] for x in errors) == sorted({"r0", "r1", "r2", "r3"} - {running["custom_id"]})
+    assert {x["error"]["code"] for x in errors} == {"batch_cancelled"}
+    assert cancelled["request_counts"] == {"total": 4, "completed": 1, "failed": 3}
+
+
+def test_the_deadline_expires_the_batch_and_reports_what_did_not_end(producer, worker, uploaded, runner, clock):
+    batch = fanned_out(producer, uploaded, runner, 3, completion_window="1h")
+    tasks = take_lines(worker, batch["id"])
+    finish(worker, tasks[0])
+    clock.advance(seconds=3601)
+
+    runner.run(batch["id"], FAR)
+
+    expired = retrieve(producer, batch["id"])
+    assert expired["status"] == "expired" and expired["expired_at"] == clock.now_ms() // 1000
+    assert [x["custom_id"] for x in content(producer, expired["output_file_id"])] == ["r0"]
+    errors = content(producer, expired["error_file_id"])
+    assert sorted(x["custom_id"] for x in errors) == ["r1", "r2"]
+    assert {x["error"]["code"] for x in errors} == {"batch_expired"}
+
+
+def test_a_finalization_killed_between_its_files_is_redone_the_same(
+    producer,
+    worker,
+    uploaded,
+    runner,
+    store,
+    objects,
+    clock,
+    monkeypatch,
+):
+    batch = fanned_out(producer, uploaded, runner, 3)
+    tasks = take_lines(worker, batch["id"])
+    for i, task in tasks.items():
+        finish(worker, task, status_code=200 if i else 503)
+    original = objects.put
+    puts: list[str] = []
+
+    def put_then_die(file_id, data, content_type):
+        puts.append(file_id)
+        if len(puts) == 2:  # the output file is written, the error file's put never happens
+            raise Crash()
+        return original(file_id, data, content_type)
+
+    monkeypatch.setattr(objects, "put", put_then_die)
+    with pytest.raises(Crash):
+        BatchRunner(store, objects, clock).run(batch["id"], clock.now_ms() + 1000)
+    monkeypatch.undo()
+    assert retrieve(producer, batch["id"])["status"] == "finalizing"
+    clock.advance(seconds=2)  # the dead run's lease has ended
+
+    BatchRunner(store, objects, clock).run_all(clock.now_ms() + 1000)
+
+    done = retrieve(producer, batch["id"])
+    assert done["status"] == "completed" and done["output_file_id"] == puts[0]
+    assert sorted(x["custom_id"] for x in content(producer, done["output_file_id"])) == ["r1", "r2"]
+    assert [x["custom_id"] for x in content(producer, done["error_file_id"])] == ["r0"]
+    listed = [f["id"] for f in call("GET", "/v1/files", None, producer).body["data"]]
+    assert sorted(listed.count(i) for i in (done["output_file_id"], done["error_file_id"])) == [1, 1]
+    assert store.batch_runs() == []

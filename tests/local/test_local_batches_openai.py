@@ -145,3 +145,45 @@ def test_list_pages_newest_first_and_another_key_sees_nothing(local_server, keys
     with pytest.raises(openai.NotFoundError):
         bob.batches.cancel(ids[0])
     assert not set(ids) & {b.id for b in bob.batches.list()}
+
+
+def test_create_complete_and_read_the_output_and_error_files_line_by_line(local_server, keys, queue):
+    """The issue's end-to-end path: files.create -> batches.create -> a worker takes and completes
+    every request (one failing) -> batches.retrieve until completed -> files.content of the output
+    and error files hold every line exactly once."""
+    alice = client(local_server, keys["alice"])
+    file = alice.files.create(file=("in.jsonl", requests_for(queue, 12)), purpose="batch")
+    batch = alice.batches.create(input_file_id=file.id, endpoint=CHAT, completion_window="24h")
+    tasks: list[dict[str, Any]] = []
+
+    def take_more() -> list[dict[str, Any]]:
+        tasks.extend(take_all(local_server, keys["worker"], queue))
+        return tasks
+
+    wait_for(take_more, lambda t: len(t) >= 12)
+    for task in tasks:
+        failing = task["custom_id"] == "r-5"
+        result = {"status_code": 500 if failing else 200, "body": {"echo": task["data"]["i"]}}
+        status, _, _ = http(
+            "POST",
+            f"{local_server.base_url}/v1/queue/{task['task_id']}/complete",
+            result,
+            keys["worker"],
+            {"X-Lease-Id": task["lease_id"]},
+        )
+        assert status == 200
+
+    done = wait_for(lambda: alice.batches.retrieve(batch.id), lambda b: b.status == "completed")
+
+    assert done.status == "completed"
+    assert (done.request_counts.total, done.request_counts.completed, done.request_counts.failed) == (12, 11, 1)
+    output = [json.loads(x) for x in alice.files.content(done.output_file_id).text.splitlines()]
+    errors = [json.loads(x) for x in alice.files.content(done.error_file_id).text.splitlines()]
+    assert sorted(x["custom_id"] for x in output + errors) == sorted(f"r-{i}" for i in range(12))
+    assert [(x["custom_id"], x["error"]["code"], x["response"]["status_code"]) for x in errors] == [
+        ("r-5", "failed", 500)
+    ]
+    for x in output:
+        assert x["response"]["status_code"] == 200 and x["response"]["body"] == {"echo": int(x["custom_id"][2:])}
+    with pytest.raises(openai.NotFoundError):
+        client(local_server, keys["bob"]).files.content(done.output_file_id)

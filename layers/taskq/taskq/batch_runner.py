@@ -14,14 +14,18 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .batch_lines import BatchLine, LineError, read_lines
-from .batches import Batch, BatchStarter, BatchStatus, line_task_id
+from .batch_output import output_lines
+from .batches import Batch, BatchStarter, BatchStatus, batch_file_id, line_task_id
 from .clock import Clock
+from .config import file_retention_seconds
+from .files import FileInfo
 from .models import QUEUE_NAME, ResponseMode, Status, Task
 
 if TYPE_CHECKING:
     from .store import DynamoStore, FileObjects
 
 CHUNK = 25  # tasks written between two cursor moves: a resumed run redoes at most this many puts
+SETTLE_PAGE = 100  # tasks read per BatchGetItem while settling and finalizing
 
 
 class BatchRunner:
@@ -53,9 +57,17 @@ class BatchRunner:
             if batch.status is BatchStatus.VALIDATING:
                 return self._validate(batch, until_ms)
             if batch.status is BatchStatus.IN_PROGRESS:
-                return self._fan_out(batch, until_ms)
-            if batch.status is BatchStatus.CANCELLING:
-                self._cancel(batch)
+                if self._clock.now_ms() >= batch.deadline_ms:
+                    self._finalize(batch, BatchStatus.EXPIRED)
+                elif batch.cursor < batch.total:
+                    return self._fan_out(batch, until_ms)
+                elif self._settle(batch, batch.total):
+                    self._finalize(batch, BatchStatus.COMPLETED)
+            elif batch.status is BatchStatus.CANCELLING:
+                if self._cancel(batch) and self._settle(batch, batch.total):
+                    self._finalize(batch, BatchStatus.CANCELLED)
+            elif batch.status is BatchStatus.FINALIZING:
+                self._finalize(batch, BatchStatus.COMPLETED)  # a finalization that died: again
             else:
                 self._store.end_batch_run(batch_id)
             return False
@@ -106,8 +118,7 @@ class BatchRunner:
             if not self._store.advance_cursor(batch.batch_id, self._owner, cursor, following):
                 return False  # cancelled meanwhile: the cancel covers this chunk too
             cursor = following
-        self._store.end_batch_run(batch.batch_id)
-        return False
+        return False  # the batch stays on the worklist: its settling and finalization follow
 
     @staticmethod
     def _task(batch: Batch, line: int, request: BatchLine, now: int) -> Task:
@@ -127,22 +138,94 @@ class BatchRunner:
             custom_id=request.custom_id,
         )
 
-    def _cancel(self, batch: Batch) -> None:
-        """Cancels every waiting task of the batch: the lines up to the cursor, and the chunk
-        after it, which a run stopped by the cancel may have written. Running tasks may finish.
-        A batch cancelled before any task existed is `cancelled` at once."""
+    def _cancel(self, batch: Batch) -> bool:
+        """Cancels every waiting task of the batch not settled yet: the lines up to the cursor,
+        and the chunk after it, which a run stopped by the cancel may have written. Running
+        tasks may finish. A batch cancelled before any task existed is `cancelled` at once
+        (False: nothing left to settle or write)."""
         if batch.total == 0:
-            self._store.move_batch(
-                batch, batch.reached(BatchStatus.CANCELLED, self._clock.now_ms() // 1000), end_run=True
-            )
-            return
-        for line in range(min(batch.total, batch.cursor + CHUNK)):
+            now_s = self._clock.now_ms() // 1000
+            self._store.move_batch(batch, batch.reached(BatchStatus.CANCELLED, now_s), end_run=True)
+            return False
+        for line in range(batch.settled, min(batch.total, batch.cursor + CHUNK)):
             task = self._store.get_task(line_task_id(batch.batch_id, line))
             while task is not None and task.status is Status.WAITING:
                 if self._store.finish(task, Status.CANCELLED, self._clock.now_ms(), result_lease=None):
                     break
                 task = self._store.get_task(task.task_id)  # taken meanwhile: it may finish
-        self._store.end_batch_run(batch.batch_id)
+        return True
+
+    def _settle(self, batch: Batch, limit: int) -> bool:
+        """Moves the settled cursor over the lines, from the first, whose task has ended, counting
+        them in `request_counts` (a 2xx end is completed, any other failed); stops at the first
+        task still waiting or running. True when every line up to `limit` has settled. Tasks never
+        leave a final status, so what is settled stays settled; a cancelled batch's line that
+        was never fanned out settles as failed."""
+        position, completed, failed = batch.settled, batch.completed, batch.failed
+        while position < limit:
+            ids = [line_task_id(batch.batch_id, i) for i in range(position, min(position + SETTLE_PAGE, limit))]
+            tasks = self._store.get_tasks(ids)
+            for task_id in ids:
+                task = tasks.get(task_id)
+                if task is None and batch.status is not BatchStatus.CANCELLING:
+                    break  # not written yet
+                if task is not None and not task.status.is_final:
+                    break
+                succeeded = task is not None and task.status is Status.SUCCEEDED
+                completed, failed = completed + succeeded, failed + (not succeeded)
+                position += 1
+            else:
+                continue
+            break
+        if position != batch.settled:
+            self._store.settle_batch(batch.batch_id, batch.settled, position, completed, failed)
+        return position >= limit
+
+    def _finalize(self, batch: Batch, final: BatchStatus) -> None:
+        """Writes the output and error files (every line in exactly one) and ends the batch in
+        `final`. Resumable: the file ids follow from the batch id, and the batch moves to
+        `final` only after both files exist."""
+        now_s = self._clock.now_ms() // 1000
+        if final is BatchStatus.COMPLETED and batch.status is BatchStatus.IN_PROGRESS:
+            finalizing = batch.reached(BatchStatus.FINALIZING, now_s)
+            if not self._store.move_batch(batch, finalizing):
+                return
+            batch = finalizing
+        lines, _ = self._lines(batch)
+        custom_ids: list[str | None] = (
+            [line.custom_id for line in lines] if len(lines) == batch.total else [None] * batch.total
+        )
+        tasks: list[Task | None] = []
+        for start in range(0, batch.total, SETTLE_PAGE):
+            ids = [line_task_id(batch.batch_id, i) for i in range(start, min(start + SETTLE_PAGE, batch.total))]
+            found = self._store.get_tasks(ids)
+            tasks += [found.get(i) for i in ids]
+        results = {}
+        for task in tasks:
+            if task is not None and task.status.is_final and task.result_lease:
+                result = self._store.task_result(task.task_id, task.result_lease, task)
+                if result is not None:
+                    results[task.task_id] = result
+        output, errors = output_lines(custom_ids, tasks, results, final.value)
+        ended = replace(
+            batch.reached(final, now_s),
+            output_file_id=self._write(batch, "output", output, now_s),
+            error_file_id=self._write(batch, "error", errors, now_s),
+            completed=len(output),
+            failed=len(errors),
+            settled=batch.total,
+        )
+        self._store.move_batch(batch, ended, end_run=True, counts=True)
+
+    def _write(self, batch: Batch, kind: str, lines: list[str], now_s: int) -> str | None:
+        if not lines:
+            return None
+        content = "".join(line + "\n" for line in lines).encode()
+        file_id = batch_file_id(batch.batch_id, kind)
+        info = FileInfo(file_id, batch.ak, len(content), f"{batch.batch_id}_{kind}.jsonl", f"batch_{kind}", now_s)
+        self._objects.put(info.file_id, content, "application/jsonl")
+        self._store.put_file(info, now_s + file_retention_seconds(), exists_ok=True)
+        return info.file_id
 
 
 def run_event(runner: BatchRunner, starter: BatchStarter, event: dict[str, Any], until_ms: int) -> None:

@@ -58,6 +58,13 @@ def batch_created_ms(batch_id: str) -> int:
     return int(batch_id[len("BATCH-") : len("BATCH-") + 13])
 
 
+def batch_file_id(batch_id: str, kind: str) -> str:
+    """The id of a batch's output or error file (`kind`): always the same, so a finalization
+    that resumes writes the same file again rather than a second one."""
+    digest = hashlib.sha256(f"{batch_id}#{kind}".encode()).hexdigest()[:16]
+    return f"file-{batch_created_ms(batch_id):013d}{digest}"
+
+
 def line_task_id(batch_id: str, line: int) -> str:
     """The task of a batch's `line` (0-based): always the same id, so a fan-out that resumes can
     never create a line's task twice (its put is conditional on the id being new). The task-id
@@ -84,6 +91,7 @@ class Batch:
     completed: int = 0
     failed: int = 0
     cursor: int = 0  # lines fanned out so far (their tasks exist)
+    settled: int = 0  # lines, from the first, whose task has ended (counted in completed/failed)
     errors: list[dict[str, Any]] | None = None
     output_file_id: str | None = None
     error_file_id: str | None = None

@@ -18,6 +18,7 @@ from .codec import (
     from_item,
     is_condition_failure,
     is_transaction_cancelled,
+    item_to_task,
     task_attributes,
     to_item,
     to_json,
@@ -29,6 +30,7 @@ from .keys import (
     batch_run_key,
     batches_partition,
     index_attributes,
+    task_key,
 )
 
 
@@ -50,6 +52,7 @@ def _attributes(batch: Batch) -> dict[str, Any]:
         "completed": batch.completed,
         "failed": batch.failed,
         "cursor": batch.cursor,
+        "settled": batch.settled,
         "errors": to_json(batch.errors),
     }
     if batch.output_file_id:
@@ -77,6 +80,7 @@ def _to_batch(v: dict[str, Any]) -> Batch:
         completed=int(v["completed"]),
         failed=int(v["failed"]),
         cursor=int(v["cursor"]),
+        settled=int(v.get("settled", 0)),
         errors=json.loads(v["errors"]),
         output_file_id=v.get("output_file_id"),
         error_file_id=v.get("error_file_id"),
@@ -132,13 +136,18 @@ class BatchRecords(StoreBase):
             keys = keys[100:] + answer.get("UnprocessedKeys", {}).get(self._tables.control, {}).get("Keys", [])
         return [found[i] for i in ids if i in found], has_more
 
-    def move_batch(self, old: Batch, new: Batch, *, end_run: bool = False, start_run: bool = False) -> bool:
-        """Writes `new` (status, times, and what the runner set: queue, total, errors) if the
-        batch is still in `old`'s status; in the same transaction, `end_run` deletes its run item
-        and `start_run` puts it back (the runner has work again: a cancel). False when the status
-        had changed. Never touches the cursor or the counts."""
+    def move_batch(
+        self, old: Batch, new: Batch, *, end_run: bool = False, start_run: bool = False, counts: bool = False
+    ) -> bool:
+        """Writes `new` (status, times, and what the runner set: queue, total, errors, files) if
+        the batch is still in `old`'s status; in the same transaction, `end_run` deletes its run
+        item and `start_run` puts it back (the runner has work again: a cancel). False when the
+        status had changed. Never touches the cursor; the counts only with `counts` (the final
+        ones, written by the runner under its lease)."""
         values = _attributes(new)
         fields = ["status", "times", "queue", "total", "errors", "output_file_id", "error_file_id"]
+        if counts:
+            fields += ["completed", "failed", "settled"]
         sets = [f"#{f} = :{f}" for f in fields if f in values]
         update = {
             "TableName": self._tables.control,
@@ -195,6 +204,23 @@ class BatchRecords(StoreBase):
             owner=owner,
             running=BatchStatus.IN_PROGRESS.value,
         )
+
+    def settle_batch(self, batch_id: str, previous: int, settled: int, completed: int, failed: int) -> bool:
+        """Moves the settled cursor (and the counts of the lines it passed) from `previous`."""
+        return self._conditional_batch_update(
+            batch_id,
+            "SET settled = :settled, completed = :completed, failed = :failed",
+            "settled = :previous",
+            previous=previous,
+            settled=settled,
+            completed=completed,
+            failed=failed,
+        )
+
+    def get_tasks(self, task_ids: list[str]) -> dict[str, Task]:
+        """The tasks that exist among `task_ids`, read consistently, by id."""
+        items = self._batch_get_tables({self._tables.tasks: ([task_key(i) for i in task_ids], None)}, consistent=True)
+        return {task.task_id: task for task in map(item_to_task, items[self._tables.tasks])}
 
     def _conditional_batch_update(
         self, batch_id: str, update: str, condition: str, names: dict[str, str] | None = None, **values: Any

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from ..files import FileInfo
 from .base import StoreBase
-from .codec import error_code, from_item, to_item
+from .codec import error_code, from_item, is_transaction_cancelled, to_item
 from .keys import file_key, file_listing_keys, file_object_key, files_partition
 
 _ATTRIBUTES = ("ak", "bytes", "filename", "purpose", "created_at")
@@ -30,7 +30,16 @@ def _to_file(file_id: str, values: dict[str, Any]) -> FileInfo:
 
 
 class FileRecords(StoreBase):
-    def put_file(self, info: FileInfo, ttl: int) -> None:
+    def put_file(self, info: FileInfo, ttl: int, *, exists_ok: bool = False) -> None:
+        """The file's three items; with `exists_ok`, a file already written under this id (a
+        resumed batch finalization) is left as it is."""
+        try:
+            self._put_file(info, ttl)
+        except ClientError as e:
+            if not (exists_ok and is_transaction_cancelled(e) and self.get_file(info.file_id) is not None):
+                raise
+
+    def _put_file(self, info: FileInfo, ttl: int) -> None:
         attributes = to_item(
             {
                 "ak": info.ak,
