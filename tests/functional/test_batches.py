@@ -24,6 +24,7 @@ from taskq.clock import ManualClock
 from taskq.files import FileService
 from taskq.models import Principal, Role
 from taskq.store import DynamoStore, FileObjects
+from taskq.sweeper import Sweeper
 from taskq_api.app import app
 from taskq_api.dependencies import get_batch_service, get_file_service
 
@@ -497,19 +498,25 @@ def test_cancel_ends_with_the_partial_output(producer, worker, uploaded, runner)
     assert cancelled["request_counts"] == {"total": 4, "completed": 1, "failed": 3}
 
 
-def test_the_deadline_expires_the_batch_and_reports_what_did_not_end(producer, worker, uploaded, runner, clock):
+@pytest.mark.parametrize("swept_first", [False, True], ids=["runner-first", "sweeper-first"])
+def test_the_deadline_expires_the_batch_and_reports_what_did_not_end(
+    producer, worker, uploaded, runner, store, clock, swept_first
+):
     batch = fanned_out(producer, uploaded, runner, 3, completion_window="1h")
-    tasks = take_lines(worker, batch["id"])
-    finish(worker, tasks[0])
+    [first] = take(worker, ["chat:1"], 1)["chat:1"]
+    finish(worker, first)
+    take(worker, ["chat:1"], 1)  # one more runs past the deadline; the third never leaves waiting
     clock.advance(seconds=3601)
+    if swept_first:  # the tasks' expire_time is the deadline: the sweeper may end them first, as timeout
+        Sweeper(store, clock).sweep()
 
     runner.run(batch["id"], FAR)
 
     expired = retrieve(producer, batch["id"])
     assert expired["status"] == "expired" and expired["expired_at"] == clock.now_ms() // 1000
-    assert [x["custom_id"] for x in content(producer, expired["output_file_id"])] == ["r0"]
+    assert [x["custom_id"] for x in content(producer, expired["output_file_id"])] == [first["custom_id"]]
     errors = content(producer, expired["error_file_id"])
-    assert sorted(x["custom_id"] for x in errors) == ["r1", "r2"]
+    assert sorted(x["custom_id"] for x in errors) == sorted({"r0", "r1", "r2"} - {first["custom_id"]})
     assert {x["error"]["code"] for x in errors} == {"batch_expired"}
 
 

@@ -9,14 +9,29 @@ from typing import Any
 
 from .models import Status, Task
 
-# The code of a line whose task did not end, by the batch's final status.
-UNFINISHED_CODES = {"cancelled": "batch_cancelled", "expired": "batch_expired"}
+# The code of a line whose request the batch's end cut short, by the batch's final status
+# (`completed` only for a line that expired at the deadline, coded batch_expired anyway).
+UNFINISHED_CODES = {"cancelled": "batch_cancelled", "expired": "batch_expired", "completed": "batch_expired"}
 
 
 def _response(task: Task, result: dict[str, Any] | None) -> dict[str, Any] | None:
     if result is None:
         return None
     return {"status_code": int(result.get("status_code", 200)), "request_id": task.task_id, "body": result.get("body")}
+
+
+def _expired_at_the_deadline(task: Task | None) -> bool:
+    """A batch task's expire_time is the batch's deadline, so the sweeper may end it as `timeout`
+    there before the batch itself is expired: that is the batch's expiry too."""
+    return task is not None and task.status is Status.TIMEOUT and task.completed_time >= task.expire_time
+
+
+def _ended_by_the_batch(task: Task | None, final_status: str) -> bool:
+    """The request did not end by itself: never fanned out, still waiting or running when the
+    batch ended, cancelled by the batch's cancel, or expired at its deadline."""
+    if task is None or not task.status.is_final:
+        return True
+    return _expired_at_the_deadline(task) or (task.status is Status.CANCELLED and final_status == "cancelled")
 
 
 def output_lines(
@@ -27,12 +42,8 @@ def output_lines(
     output: list[str] = []
     errors: list[str] = []
     for custom_id, task in zip(custom_ids, tasks, strict=True):
-        if (
-            task is None
-            or not task.status.is_final
-            or (task.status is Status.CANCELLED and final_status != "completed")
-        ):
-            code = UNFINISHED_CODES.get(final_status, "batch_cancelled")
+        if _ended_by_the_batch(task, final_status):
+            code = "batch_expired" if _expired_at_the_deadline(task) else UNFINISHED_CODES[final_status]
             line = {
                 "id": task.task_id if task else None,
                 "custom_id": custom_id,
