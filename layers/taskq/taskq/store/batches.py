@@ -126,14 +126,9 @@ class BatchRecords(StoreBase):
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         has_more = len(ids) > limit
         ids = ids[:limit]
-        found: dict[str, Batch] = {}
-        keys = [batch_key(i) for i in ids]
-        while keys:  # at most 100 per BatchGetItem; limit is at most 100
-            answer = self._db.batch_get_item(RequestItems={self._tables.control: {"Keys": keys[:100]}})
-            for item in answer["Responses"].get(self._tables.control, []):
-                batch = _to_batch(from_item(item))
-                found[batch.batch_id] = batch
-            keys = keys[100:] + answer.get("UnprocessedKeys", {}).get(self._tables.control, {}).get("Keys", [])
+        control = self._tables.control
+        items = self._batch_get_tables({control: ([batch_key(i) for i in ids], None)})[control]
+        found = {batch.batch_id: batch for batch in (_to_batch(from_item(item)) for item in items)}
         return [found[i] for i in ids if i in found], has_more
 
     def move_batch(

@@ -4,7 +4,12 @@ one Lambda call of the service."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+logger = logging.getLogger(__name__)
 
 
 class LambdaStarter:
@@ -16,6 +21,12 @@ class LambdaStarter:
         self._function = function_name
 
     def start(self, batch_id: str) -> None:
-        self._lambda.invoke(
-            FunctionName=self._function, InvocationType="Event", Payload=json.dumps({"batch_id": batch_id}).encode()
-        )
+        """Never fails the request that asked: the batch is on the worklist already (its run
+        item), so the schedule starts it within a minute. A failed create would be retried by
+        the openai client and make a second batch."""
+        try:
+            self._lambda.invoke(
+                FunctionName=self._function, InvocationType="Event", Payload=json.dumps({"batch_id": batch_id}).encode()
+            )
+        except (BotoCoreError, ClientError):
+            logger.warning("could not start the batch function for %s; the schedule will", batch_id, exc_info=True)
