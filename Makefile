@@ -6,10 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install test lint checkov serve sam-build bench clean lock soak
 
-$(STAMP): requirements/dev.lock pyproject.toml package-lock.json
+$(STAMP): requirements/dev.lock pyproject.toml clients/python/pyproject.toml package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e ./clients/python
 	@# dynalite, the DynamoDB server of the concurrency suite and the benchmarks (skipped without node)
 	if command -v npm >/dev/null; then npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; fi
 	touch $(STAMP)
@@ -69,8 +70,9 @@ lock:
 	done
 	rm -rf /tmp/taskq-lock-venv
 
-# Cost, depth scaling, contention (beside a naive baseline), cold start and handler overhead:
-# a table on stdout and bench/results/latest.json (see docs/performance.md). Not part of `test`.
+# Cost, depth scaling, contention (beside a naive baseline), cold start, handler overhead, online
+# tasks and the client library's worker: a table on stdout and bench/results/latest.json (see
+# docs/performance.md). Not part of `test`.
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import online as online_section
+
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     cells = [headers, *[[str(c) for c in row] for row in rows]]
@@ -142,12 +144,41 @@ def overhead(o: dict[str, Any]) -> str:
     )
 
 
+def client(c: dict[str, Any]) -> str:
+    rows = [
+        [
+            r["impl"],
+            r["concurrency"],
+            r["tasks_per_s"],
+            r.get("of_raw", ""),
+            r["duplicates"],
+            f"{r['handled']}/{r['tasks']}",
+        ]
+        for r in c["runs"]
+    ]
+    head = ["worker", "concurrency", "tasks/s", "library/raw", "duplicates", "handled"]
+    title = f"Client library: a no-op handler on the local server, {c['tasks']} tasks per run, beside a raw HTTP loop"
+    return title + "\n" + _table(head, rows)
+
+
 def targets(checks: list[dict[str, Any]]) -> str:
     rows = [[t["target"], t["value"], t["limit"], "met" if t["met"] else "MISSED"] for t in checks]
     return "Targets\n" + _table(["target", "value", "limit", ""], rows)
 
 
-SECTIONS = {"cost": cost, "depth": depth, "contention": contention, "cold_start": cold_start, "overhead": overhead}
+def online(o: dict[str, Any]) -> str:
+    return online_section.render(o, _table)
+
+
+SECTIONS = {
+    "cost": cost,
+    "depth": depth,
+    "contention": contention,
+    "cold_start": cold_start,
+    "overhead": overhead,
+    "online": online,
+    "client": client,
+}
 
 
 def render(results: dict[str, Any]) -> str:

@@ -2,7 +2,8 @@
 `make bench BENCH_ARGS=--quick` (CI) runs every section briefly into bench/results/quick.json.
 
 dynalite is started once for the depth and contention runs (fresh tables for each). Cost is
-counted on moto in-process (see cost.py), cold start and overhead need no server.
+counted on moto in-process (see cost.py), cold start and overhead need no server; online
+starts its own `taskq serve` process (see online.py).
 """
 
 from __future__ import annotations
@@ -11,18 +12,18 @@ import argparse
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import coldstart, contention, cost, depth, machine, overhead, report, targets
+from . import client, coldstart, contention, cost, depth, machine, online, overhead, report, targets
 from .server import dynalite
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 # A --quick run (CI) proves the harness works; its figures are not for the record, so they never
 # replace latest.json.
 QUICK_RESULTS = RESULTS.with_name("quick.json")
-SECTIONS = ("cost", "depth", "contention", "cold_start", "overhead")
+SECTIONS = ("cost", "depth", "contention", "cold_start", "overhead", "online", "client")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Sizes:
     cold_start_runs: int = coldstart.RUNS
     package_sizes: bool = True
     overhead_calls: int = overhead.CALLS
+    online: online.Sizes = field(default_factory=online.Sizes)
+    client_tasks: int = client.TASKS
+    client_concurrency: tuple[int, ...] = client.CONCURRENCY
 
 
 # Every section, briefly: about a minute on a 2-core machine.
@@ -45,6 +49,9 @@ QUICK = Sizes(
     cold_start_runs=2,
     package_sizes=False,
     overhead_calls=200,
+    online=online.QUICK,
+    client_tasks=60,
+    client_concurrency=(1, 8),
 )
 
 
@@ -100,6 +107,10 @@ def main() -> None:
         )
     if "overhead" in wanted:
         results["overhead"] = _timed("overhead", timings, lambda: overhead.run(sizes.overhead_calls))
+    if "online" in wanted:
+        results["online"] = _timed("online", timings, lambda: online.run(sizes.online))
+    if "client" in wanted:
+        results["client"] = _timed("client", timings, lambda: client.run(sizes.client_tasks, sizes.client_concurrency))
 
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["seconds"] = timings

@@ -28,6 +28,24 @@ class ApiError(Exception):
 
 def call(url: str, key: str | None, method: str, path: str, body: Any = None, headers: dict | None = None) -> Any:
     """One request; the decoded JSON answer, or ApiError for a non-2xx answer."""
+    with send(url, key, method, path, body, headers) as response:
+        raw = response.read().decode()
+    try:
+        return json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        return raw
+
+
+def send(
+    url: str,
+    key: str | None,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict | None = None,
+    timeout: float = 60,
+) -> Any:
+    """Sends one request; the response with its body unread, or ApiError for a non-2xx answer."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url.rstrip("/") + path, data=data, method=method)  # noqa: S310 - the user's URL
     request.add_header("Accept", "application/json")
@@ -38,14 +56,9 @@ def call(url: str, key: str | None, method: str, path: str, body: Any = None, he
     for name, value in (headers or {}).items():
         request.add_header(name, value)
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-            raw = response.read().decode()
+        return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310
     except urllib.error.HTTPError as e:
         raise ApiError(e.code, e.read().decode(errors="replace")) from e
-    try:
-        return json.loads(raw) if raw else None
-    except json.JSONDecodeError:
-        return raw
 
 
 def json_argument(text: str) -> Any:
@@ -95,6 +108,7 @@ def request_for(args: argparse.Namespace) -> tuple[str, str, Any, dict[str, str]
     if args.command == "put":
         body = {"queue": args.queue, "endpoint": args.endpoint, "level": args.level, "data": args.data}
         optional = {"timeout": args.timeout, "callback_url": args.callback_url, "trace_id": args.trace_id}
+        optional["response_mode"] = args.mode
         body.update({k: v for k, v in optional.items() if v is not None})
         idempotency = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
         return "POST", "/v1/queue/put", body, idempotency
@@ -126,6 +140,49 @@ def key_request(args: argparse.Namespace) -> tuple[str, str, Any, dict[str, str]
     if args.keys_command == "revoke":
         return "DELETE", f"/v1/keys/{quote(args.ak, safe='')}", None, {}
     raise AssertionError(args.keys_command)
+
+
+ONLINE_MODES = ("blocking", "streaming")
+ONLINE_TIMEOUT_SECONDS = 660  # beyond the longest wait (600 s streaming); a stream speaks every 15 s
+
+
+def online_put(args: argparse.Namespace, body: dict[str, Any], headers: dict[str, str], tty: bool) -> int:
+    """A blocking put prints the worker's answer (its body; non-2xx to stderr, exit 1); a streaming
+    put prints each event as it arrives, one JSON object a line ({"id", "event", "data"}; on a
+    terminal `id event data`), and exits 1 when the stream ends with `event: error`."""
+    streaming = args.mode == "streaming"
+    headers = headers | ({"Accept": "text/event-stream"} if streaming else {})
+    with send(args.url, args.key, "POST", "/v1/queue/put", body, headers, ONLINE_TIMEOUT_SECONDS) as response:
+        print(f"X-Task-Id: {response.headers.get('X-Task-Id', '')}", file=sys.stderr, flush=True)
+        if not streaming:
+            raw = response.read().decode()
+            print(raw if not tty else render_table(json.loads(raw) if raw else None), flush=True)
+            return 0
+        failed = False
+        for event in sse_events(response):
+            failed = failed or event["event"] == "error"
+            print(" ".join(event.values()) if tty else json.dumps(event), flush=True)
+        return 1 if failed else 0
+
+
+def sse_events(lines: Any) -> Any:
+    """The events of a text/event-stream, as {"id", "event", "data"} (id only when sent), read
+    line by line as they arrive; comments (keep-alives) are skipped."""
+    event: dict[str, str] = {}
+    data: list[str] = []
+    for raw in lines:
+        line = raw.decode().rstrip("\r\n")
+        if not line:
+            if data:
+                yield {**event, "event": event.get("event", "message"), "data": "\n".join(data)}
+            event, data = {}, []
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "data":
+                data.append(value)
+            elif name in ("id", "event"):
+                event[name] = value
 
 
 def bootstrap_admin(args: argparse.Namespace) -> int:
@@ -178,6 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     put.add_argument("--callback-url")
     put.add_argument("--trace-id")
     put.add_argument("--idempotency-key")
+    put.add_argument(
+        "--mode",
+        choices=["callback", "blocking", "streaming"],
+        help="response_mode (default callback): blocking prints the worker's answer, streaming its events",
+    )
     take = command("take", "take tasks")
     take.add_argument("queues", nargs="+", metavar="QUEUE:LEVEL")
     take.add_argument("--size", type=int, default=1)
@@ -194,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
         command(name, help).add_argument("task_id")
     command("stats", "a queue-level's counters").add_argument("queue", metavar="QUEUE:LEVEL")
     add_key_commands(commands, client)
+    # `taskq worker pkg.module:handler --queue demo:1 ...`: the client library's worker command.
+    # Parsed by taskq_client (see main); listed here for `taskq --help`.
+    commands.add_parser("worker", help="run a handler as a worker: taskq worker pkg.module:handler --queue q:1")
     return parser
 
 
@@ -213,6 +278,11 @@ def add_key_commands(commands: Any, client: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["worker"]:  # the client library's worker command, with its own options
+        from taskq_client.cli import main as run_worker
+
+        return run_worker(argv[1:], prog="taskq worker")
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         from .server import serve
@@ -229,7 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "keys_command", None) == "bootstrap-admin":
         return bootstrap_admin(args)
     method, path, body, headers = request_for(args)
+    tty = sys.stdout.isatty() and not args.json
     try:
+        if args.command == "put" and args.mode in ONLINE_MODES:
+            return online_put(args, body, headers, tty)
         answer = call(args.url, args.key, method, path, body, headers)
     except ApiError as e:
         print(e.body or f"HTTP {e.status}", file=sys.stderr)
@@ -237,7 +310,6 @@ def main(argv: list[str] | None = None) -> int:
     except (urllib.error.URLError, OSError) as e:
         print(f"taskq: cannot reach {args.url}: {getattr(e, 'reason', e)}", file=sys.stderr)
         return 2
-    tty = sys.stdout.isatty() and not args.json
     print(render_table(answer) if tty else json.dumps(answer))
     return 0
 

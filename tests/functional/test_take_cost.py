@@ -16,6 +16,7 @@ from collections.abc import Callable
 import pytest
 from apigw import Caller
 from steps import CHAT, complete, register, take
+from test_take_contention import RivalStore
 
 from taskq.clearing import GATES_TRUSTED_MS
 from taskq.clock import ManualClock
@@ -23,6 +24,7 @@ from taskq.ids import new_task_id
 from taskq.models import Status, Task
 from taskq.service import QueueService
 from taskq.store import DynamoStore
+from taskq.take import CLAIM_SLACK
 
 DAY_MS = 86_400_000
 pytestmark = pytest.mark.without_stream  # nothing here reads it; see the `dynamodb` fixture
@@ -319,3 +321,59 @@ def test_an_aged_marker_of_a_queue_that_came_back_empty_costs_a_sequential_take_
     # b's unbounded Query is right whatever its marker, so its aged read is neither sent again
     # nor held against the claim from a
     assert both.calls == Counter({"Query": 2, "BatchGetItem": 1, "TransactWriteItems": 1})
+
+
+# --- issue 16: an uncontended take reads no stand-ins -----------------------------------------
+
+
+def query_limits(dynamodb) -> list[int]:
+    """The `Limit` of every Query sent from now on (appended as they are sent)."""
+    limits: list[int] = []
+    dynamodb.meta.events.register(
+        "before-call.dynamodb.Query", lambda params, **_: limits.append(json.loads(params["body"])["Limit"])
+    )
+    return limits
+
+
+@pytest.mark.parametrize(
+    ("strategy", "size"),
+    [("fifo", 1), ("fifo", 10), ("active_passive", 1), ("round_robin", 1), ("sequential", 1)],
+)
+def test_an_uncontended_take_reads_only_as_many_candidates_as_it_asks_for(
+    strategy: str, size: int, admin: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, dynamodb
+) -> None:
+    register(admin, "q")
+    backlog(store, clock, "q", waiting=30)
+    limits = query_limits(dynamodb)
+
+    answer = take(worker, ["q:0"], size, strategy=strategy)
+
+    # An instance that has lost no claims reads no stand-ins (take.py `claim_slack`): a candidate
+    # it then loses ends the round anyway, which reads the head again.
+    assert len(answer["q:0"]) == size
+    assert limits == [size]
+
+
+def test_a_take_reads_stand_ins_while_its_instance_loses_claims(
+    admin: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, dynamodb, serve
+) -> None:
+    register(admin, "q")
+    backlog(store, clock, "q", waiting=30)
+    rival = RivalStore(store, steals=1)
+    serve(QueueService(rival, clock))
+    limits = query_limits(dynamodb)
+
+    counts = []
+    for _ in range(3):
+        start = len(limits)
+        assert len(take(worker, ["q:0"], 1)["q:0"]) == 1
+        counts.append(limits[start:])
+
+    assert rival.stolen  # the first take's first claim was lost
+    assert counts == [
+        # 1 candidate; once lost, the head again: spread 2 (contention.py) + 4 stand-ins + the
+        # one already tried (skipped, the index may still show it)
+        [1, 2 + CLAIM_SLACK + 1],
+        [2 + CLAIM_SLACK],  # the instance's spread is 2 after a take that lost a claim
+        [1],  # a clean take shrank it back to 1: no stand-ins
+    ]

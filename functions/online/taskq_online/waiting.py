@@ -26,9 +26,12 @@ async def wait_for_end(watch: TaskWatch, sleep: Sleep, gone: Callable[[], Awaita
             return progress.ending
 
 
-async def stream_frames(watch: TaskWatch, sleep: Sleep, keep_alive_seconds: float) -> AsyncIterator[str]:
+async def stream_frames(
+    watch: TaskWatch, sleep: Sleep, keep_alive_seconds: float, style: sse.StreamFormat = sse.NATIVE
+) -> AsyncIterator[str]:
     """The SSE frames of a streaming task: its events as they come, a keep-alive comment after
-    each `keep_alive_seconds` of silence, an error frame when it does not succeed; then the end."""
+    each `keep_alive_seconds` of silence, an error frame when it does not succeed; then the end.
+    `style` writes the frames (the native stream's, or the front door's)."""
     keep_alive_ms = int(keep_alive_seconds * 1000)
     silent_ms = 0
     while True:
@@ -41,10 +44,13 @@ async def stream_frames(watch: TaskWatch, sleep: Sleep, keep_alive_seconds: floa
             silent_ms = 0
         progress = await run_in_threadpool(watch.poll, plan)
         for event in progress.events:
-            yield sse.event_frame(event)
+            yield style.event(event)
             silent_ms = 0
+            if style.ends_stream(event):
+                return
         if progress.ending is not None:
-            if progress.ending.error is not None:
-                error = progress.ending.error
-                yield sse.error_frame(error["code"], error["message"], error["result"])
+            error = progress.ending.error
+            last = style.success() if error is None else style.error(error)
+            if last:
+                yield last
             return

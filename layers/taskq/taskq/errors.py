@@ -53,5 +53,9 @@ class PayloadTooLarge(TaskqError):
     status = 413
 
 
+class UnsupportedMediaType(TaskqError):
+    status = 415
+
+
 class NotImplementedYet(TaskqError):
     status = 501

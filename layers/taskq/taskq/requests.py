@@ -43,15 +43,24 @@ def parse_json_body(text: str) -> Any:
     return value
 
 
-def parse_body(model: type[Model], text: str | bytes) -> Model:
-    """A request body as `model`, every problem a 400 naming the field. For the online function;
-    the API function's resolver validates the same models with the same messages."""
+def parse_json(text: str | bytes) -> Any:
+    """A request body's JSON, any problem a 400 naming the body."""
     try:
-        value = parse_json_body(text)
+        return parse_json_body(text)
     except RecursionError as e:
         raise BadRequest("body: JSON nested too deeply") from e
     except ValueError as e:  # not JSON, or not UTF-8
         raise BadRequest("body: is not valid JSON") from e
+
+
+def parse_body(model: type[Model], text: str | bytes) -> Model:
+    """A request body as `model`, every problem a 400 naming the field. For the online function;
+    the API function's resolver validates the same models with the same messages."""
+    return validate_body(model, parse_json(text))
+
+
+def validate_body(model: type[Model], value: Any) -> Model:
+    """Parsed JSON as `model`; a validation error is a 400 naming every offending field."""
     try:
         return model.model_validate(value)
     except ValidationError as e:

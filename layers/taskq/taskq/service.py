@@ -15,6 +15,7 @@ from .ids import new_instance_id, new_task_id
 from .leases import RETRIES_EXHAUSTED_RESULT_KEY, lease_until, retries_exhausted_result, retries_remain
 from .marker_cache import ClearMarkerCache
 from .models import Principal, ResponseMode, Status, Task, WorkerEvent
+from .online import frontdoor
 from .online import rules as online
 from .online.watch import TaskWatch
 from .permissions import ANY_ROLE, PRODUCERS, WORKERS
@@ -277,6 +278,17 @@ class QueueService:
         """The producer's wait on the online task it just put."""
         task = permissions.visible(principal, self._store.get_task(task_id), task_id)
         return TaskWatch(self._store, self._clock, task)
+
+    def front_door_endpoint(self, principal: Principal, queue: str, named_by: str) -> str:
+        """The registered endpoint of the queue a front-door request names (spec §4.5): 403 for a
+        key that may not put; 404 alike for a queue not registered or outside the key's queues."""
+        permissions.require_role(principal, PRODUCERS, "put")
+        if not principal.covers(queue):
+            raise frontdoor.UnknownQueue(queue, named_by)
+        try:
+            return self._require_registered([queue])[queue]
+        except QueueNotFound as e:
+            raise frontdoor.UnknownQueue(queue, named_by) from e
 
     def resume_stream(self, principal: Principal, task_id: str, last_event_id: str | None) -> TaskWatch:
         """`GET /v1/queue/{task_id}/stream`: the events after `Last-Event-ID`, then live ones.

@@ -15,8 +15,20 @@ from .models import Candidate, QueueLevel, Strategy, Task
 from .requests import TakeRequest
 from .store import ClaimOutcome, DynamoStore, Lease, QueueGates
 
-# Candidates read beyond `size` per queue, so a claim lost to a concurrent taker has a stand-in.
+# Candidates read beyond `size` per queue by an instance that lost claims recently (its spread
+# is above 1), so a lost claim has a stand-in without a new Query. One that lost none reads
+# exactly `size`: it would never claim the stand-ins (index items read and parsed on every take),
+# and a claim it does lose ends the round anyway, re-reading the head (wider) and widening the
+# instance's spread.
 CLAIM_SLACK = 4
+
+
+def claim_slack(contended: bool) -> int:
+    """The stand-ins a take reads per queue: none while neither its instance (a spread above 1,
+    contention.py) nor the take itself has lost claims recently."""
+    return CLAIM_SLACK if contended else 0
+
+
 # Rounds in a row that may claim nothing (every attempt lost) before a take gives up: each ends
 # at its first lost claim when the strategy spreads, at its last stand-in otherwise.
 MAX_FRUITLESS_ROUNDS = 5
@@ -48,6 +60,7 @@ class TakeRun:
         self.markers = markers or ClearMarkerCache()  # the instance's, so later takes reuse them
         self.clock = clock
         now = clock.now_ms()
+        self.contended = spread > 1  # the instance lost claims recently (sequential too, though it never spreads)
         self.spread = spread if request.strategy in SPREADING else 1
         self.now = now
         self.request = request
@@ -76,7 +89,8 @@ class TakeRun:
             served_before = len(self.served)
             missing = self.request.size - len(self.served)
             window = min(missing * self.spread, MAX_SPREAD_WINDOW) if self.spread > 1 else missing
-            candidates = self._read_candidates(window + CLAIM_SLACK)
+            slack = claim_slack(self.contended or self.lost_claims > 0)
+            candidates = self._read_candidates(window + slack)
             if sequential:
                 lost_any = self._claim_heads(candidates)
             else:

@@ -25,11 +25,13 @@ from .schedule import PollPlan, plan_poll
 @dataclass(frozen=True)
 class Ending:
     """How a wait ends. `status` and `body` are the blocking answer; `error` is the data of a
-    stream's last `event: error` frame, None when the task succeeded."""
+    stream's last `event: error` frame, None when the task succeeded. `from_worker`: status and
+    body are the worker's result (the task succeeded or failed), not the service's error body."""
 
     status: int
     body: Any
     error: dict[str, Any] | None = None
+    from_worker: bool = False
 
 
 @dataclass
@@ -60,9 +62,9 @@ def ending_of(task: Task, result: dict[str, Any] | None) -> Ending:
     status = result_status(result)
     body = (result or {}).get("body", {})
     if task.status is Status.SUCCEEDED:
-        return Ending(status, body)
+        return Ending(status, body, from_worker=True)
     message = f"task {task.task_id} failed with status_code {status}"
-    return Ending(status, body, {"code": status, "message": message, "result": result})
+    return Ending(status, body, {"code": status, "message": message, "result": result}, from_worker=True)
 
 
 def cancelled_at_deadline(task: Task) -> Ending:
