@@ -1,6 +1,7 @@
 """The local server's background work, as AWS runs it beside the API: the sweeper (every
-TASKQ_SWEEP_INTERVAL s), the dispatcher fed from the Tasks stream, and the dispatcher's
-scheduled jobs (callback retries, queue clears). Each runs the same code as its function."""
+TASKQ_SWEEP_INTERVAL s), the dispatcher fed from the Tasks stream, the dispatcher's
+scheduled jobs (callback retries, queue clears) and the batch function's runs. Each runs the
+same code as its function."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from botocore.config import Config
 
 STREAM_POLL_SECONDS = 0.1  # callbacks and counters follow a change within a fraction of a second
 SCHEDULED_JOBS_SECONDS = 0.25  # finer than the 1 s local callback backoff
+BATCH_RUNS_SECONDS = 0.5  # a new batch starts validating within this; a batch settles as often
+BATCH_RUN_MS = 5_000  # one run's budget (a Lambda's is its time-out less a margin)
 
 
 def sweep() -> None:
@@ -27,6 +30,26 @@ def _sweeper() -> Any:
     from taskq.sweeper import Sweeper
 
     return Sweeper(store_from_env(), SystemClock())
+
+
+def batch_runs() -> None:
+    """What the batch function does in AWS (started by the API, and every minute): locally the
+    API starts nothing (no BATCH_FUNCTION), and this job finds new work within BATCH_RUNS_SECONDS.
+    Each run is bounded, so a large fan-out gives way to the next batch and continues."""
+    from taskq.batch_runner import run_event
+    from taskq.batches import NoStarter
+    from taskq.clock import SystemClock
+
+    run_event(_batch_runner(), NoStarter(), {}, SystemClock().now_ms() + BATCH_RUN_MS)
+
+
+@cache
+def _batch_runner() -> Any:
+    from taskq.batch_runner import BatchRunner
+    from taskq.clock import SystemClock
+    from taskq.store import file_objects_from_env, store_from_env
+
+    return BatchRunner(store_from_env(), file_objects_from_env(), SystemClock())
 
 
 def scheduled_jobs() -> None:

@@ -26,6 +26,9 @@ TABLES = {
 }
 
 DEFAULT_DATA_DIR = ".taskq"
+# The Batch API's files: moto's S3 in the same process (FILES_BUCKET in template.yaml), kept in
+# the data folder like the tables (objects.py).
+FILES_BUCKET = "taskq-files"
 
 # Serializes every request moto serves in this process (see make_moto_atomic).
 STORE_LOCK = threading.RLock()
@@ -64,6 +67,7 @@ def configure_environment(environ: MutableMapping[str, str] = os.environ) -> dic
     }
     for name, value in defaults.items():
         environ.setdefault(name, value)
+    environ.setdefault("FILES_BUCKET", FILES_BUCKET)
     names = {}
     for logical_id, (variable, default) in TABLES.items():
         names[logical_id] = environ.setdefault(variable, default)
@@ -156,6 +160,7 @@ def start_database(environ: MutableMapping[str, str] = os.environ) -> Database:
         mock_aws().start()
         make_moto_atomic()
         deterministic_event_ids()
+        boto3.client("s3", region_name=environ["AWS_DEFAULT_REGION"]).create_bucket(Bucket=environ["FILES_BUCKET"])
         description = "embedded (moto, in-process)"
     else:
         description = endpoint
@@ -164,10 +169,12 @@ def start_database(environ: MutableMapping[str, str] = os.environ) -> Database:
     folder = data_folder(environ)
     if endpoint is None and folder is not None:
         from .durable import DEFAULT_COMPACT_BYTES, DurableStore
+        from .objects import DurableObjects
 
         store = DurableStore(folder, int(environ.get("TASKQ_COMPACT_BYTES") or DEFAULT_COMPACT_BYTES))
         store.open()
         install_recorder(store)
+        DurableObjects(folder).open()  # under the folder's lock, which the DurableStore holds
         description += f", state in {folder}"
     elif endpoint is None:
         description += ", in memory only"

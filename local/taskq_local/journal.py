@@ -32,7 +32,7 @@ def _line(entry: dict[str, Any]) -> bytes:
     return json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     descriptor = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(descriptor)
@@ -90,7 +90,7 @@ def write_snapshot(folder: Path, first_journal: int, entries: Iterable[dict[str,
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, folder / SNAPSHOT)
-    _fsync_folder(folder)
+    fsync_folder(folder)
     for number in journal_numbers(folder):
         if number < first_journal:
             journal_path(folder, number).unlink()
@@ -103,7 +103,7 @@ class Journal:
     def __init__(self, folder: Path, number: int) -> None:
         self.folder, self.number = folder, number
         self._file = journal_path(folder, number).open("ab")
-        _fsync_folder(folder)  # the new file's name is durable too
+        fsync_folder(folder)  # the new file's name is durable too
 
     def append(self, entry: dict[str, Any]) -> None:
         self._file.write(_line(entry))

@@ -49,11 +49,21 @@ LOCAL_DEFAULTS = {
 
 def periodic_jobs(environ: Mapping[str, str]) -> list[PeriodicJob]:
     """The background work the server runs besides requests, as AWS runs it beside the API:
-    the sweeper, the dispatcher fed from the Tasks stream, and the dispatcher's scheduled jobs."""
-    from .background import SCHEDULED_JOBS_SECONDS, STREAM_POLL_SECONDS, scheduled_jobs, stream_job, sweep
+    the sweeper, the dispatcher fed from the Tasks stream, the dispatcher's scheduled jobs and
+    the batch function's runs."""
+    from .background import (
+        BATCH_RUNS_SECONDS,
+        SCHEDULED_JOBS_SECONDS,
+        STREAM_POLL_SECONDS,
+        batch_runs,
+        scheduled_jobs,
+        stream_job,
+        sweep,
+    )
 
     return [
         PeriodicJob("sweeper", float(environ.get("TASKQ_SWEEP_INTERVAL") or 1), sweep),
+        PeriodicJob("batches", BATCH_RUNS_SECONDS, batch_runs),
         PeriodicJob("dispatcher-stream", STREAM_POLL_SECONDS, stream_job(environ)),
         PeriodicJob("dispatcher-scheduled", SCHEDULED_JOBS_SECONDS, scheduled_jobs),
     ]

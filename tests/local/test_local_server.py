@@ -141,10 +141,12 @@ def test_the_api_function_runs_one_invocation_at_a_time():
 
 def test_the_sweeper_and_the_dispatcher_run_in_the_background():
     jobs = {job.name: job.interval_seconds for job in periodic_jobs({"TASKQ_SWEEP_INTERVAL": "2"})}
-    assert jobs.keys() == {"sweeper", "dispatcher-stream", "dispatcher-scheduled"}
+    assert jobs.keys() == {"sweeper", "dispatcher-stream", "dispatcher-scheduled", "batches"}
     assert jobs["sweeper"] == 2 and periodic_jobs({})[0].interval_seconds == 1
     # callbacks within 2 s locally (spec §5): the stream is read several times a second
     assert jobs["dispatcher-stream"] < 0.5 and jobs["dispatcher-scheduled"] < 1
+    # the batch function's runs: a new batch starts validating within a second (issue 12)
+    assert jobs["batches"] <= 1
 
 
 def test_periodic_runner_repeats_jobs_and_survives_a_failing_one():

@@ -9,15 +9,17 @@ from functools import cache
 
 from aws_lambda_powertools.event_handler import Request
 
+from taskq.batches import BatchService
 from taskq.clock import SystemClock
 from taskq.console import ConsoleService
+from taskq.files import FileService
 from taskq.ids import new_instance_id
 from taskq.keys import KeyService
 from taskq.models import Principal
 from taskq.observability import PowertoolsTelemetry
 from taskq.permissions import principal_from_authorizer
 from taskq.service import QueueService
-from taskq.store import DynamoStore, store_from_env
+from taskq.store import DynamoStore, batch_starter_from_env, file_objects_from_env, store_from_env
 
 # Level-0 tasks name the API instance that accepted them (for phase 2's blocking mode).
 INSTANCE_ID = new_instance_id()
@@ -42,6 +44,16 @@ def get_console_service() -> ConsoleService:
 @cache
 def get_key_service() -> KeyService:
     return KeyService(get_store(), SystemClock())
+
+
+@cache
+def get_file_service() -> FileService:
+    return FileService(get_store(), file_objects_from_env(), SystemClock())
+
+
+@cache
+def get_batch_service() -> BatchService:
+    return BatchService(get_store(), get_file_service(), SystemClock(), batch_starter_from_env())
 
 
 def get_principal(request: Request) -> Principal:

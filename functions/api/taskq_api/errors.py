@@ -34,14 +34,21 @@ def proxy_error_response(status: int, message: str) -> dict[str, Any]:
     }
 
 
-def refuse_before_routing(event: dict[str, Any], public_paths: frozenset[str]) -> dict[str, Any] | None:
+def refuse_before_routing(
+    event: dict[str, Any], public_paths: frozenset[str], multipart_paths: frozenset[str] | set[str] = frozenset()
+) -> dict[str, Any] | None:
     """What is refused before the resolver sees the request: a keyless call (401 — so it learns
     nothing about the request schema; API Gateway's authorizer does the same in AWS), and a
-    body that does not say it is JSON (415 — the API speaks JSON only, spec §1)."""
+    body that does not say it is JSON (415 — the API speaks JSON only, spec §1), except a
+    multipart/form-data upload to one of `multipart_paths` (the Batch API's files)."""
     if event.get("path") not in public_paths and not (event.get("requestContext") or {}).get("authorizer"):
         return proxy_error_response(HTTPStatus.UNAUTHORIZED, UNAUTHORIZED_MESSAGE)
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     media_type = (headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    if event.get("path") in multipart_paths and event.get("httpMethod") == "POST":
+        if media_type != "multipart/form-data":
+            return proxy_error_response(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type: must be multipart/form-data")
+        return None
     if event.get("body") and not (media_type == "application/json" or media_type.endswith("+json")):
         return proxy_error_response(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type: must be application/json")
     return None

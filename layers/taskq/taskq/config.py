@@ -40,3 +40,15 @@ def dynamodb_endpoint() -> str | None:
 def retention_seconds() -> int:
     """How long finished tasks and their results are kept before DynamoDB TTL removes them."""
     return int(os.environ.get("TASKQ_RETENTION_DAYS", "7")) * 86_400
+
+
+def files_bucket() -> str:
+    """The S3 bucket of the Batch API's files (the stack's FilesBucket; locally the embedded store's)."""
+    return os.environ["FILES_BUCKET"]
+
+
+def file_retention_seconds() -> int:
+    """How long a Batch API file is kept: its record (DynamoDB TTL) as its object (the bucket's
+    lifecycle, FileRetentionDays in template.yaml). Longer than a task's retention, so a file
+    outlives every batch that reads or writes it."""
+    return int(os.environ.get("TASKQ_FILE_RETENTION_DAYS", "37")) * 86_400

@@ -102,6 +102,7 @@ class Task:
     batch_id: str = ""
     trace_id: str = ""
     instance_id: str = ""
+    custom_id: str = ""  # a batch task's line (spec §6); "" otherwise
     running_time: int = 0
     completed_time: int = 0
     attempts: int = 0
@@ -145,6 +146,8 @@ class Task:
         if self.status is Status.RUNNING:
             wire["lease_id"] = self.lease_id
             wire["lease_expire_time"] = self.lease_expire_time
+        if self.custom_id:
+            wire["custom_id"] = self.custom_id
         if self.result is not None:
             wire["result"] = self.result
         return wire

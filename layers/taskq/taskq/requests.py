@@ -169,3 +169,19 @@ class KeyCreateRequest(RequestBody):
     name: str = Field(min_length=1, max_length=128)
     role: Literal["producer", "worker", "admin"]
     queues: list[QueuePattern] = Field(default_factory=lambda: ["*"], min_length=1, max_length=50)
+
+
+class BatchCreateRequest(RequestBody):
+    """`POST /v1/batches` (spec §6), as the openai client sends it."""
+
+    input_file_id: str = Field(min_length=1, max_length=64)
+    endpoint: Endpoint
+    completion_window: str = Field("24h", pattern=r"^[0-9]{1,3}h$", description="1h..168h")
+    metadata: dict[str, str] | None = None
+
+    @field_validator("completion_window")
+    @classmethod
+    def _window(cls, window: str) -> str:
+        if not 1 <= int(window[:-1]) <= 168:
+            raise ValueError("must be between 1h and 168h")
+        return window

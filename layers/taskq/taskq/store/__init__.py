@@ -8,17 +8,20 @@ state change is a conditional write on the task item itself.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from botocore.config import Config
 from botocore.loaders import Loader
 from botocore.session import get_session
 
-from ..config import TableNames, dynamodb_endpoint
+from ..config import TableNames, dynamodb_endpoint, files_bucket
 from .apikeys import ApiKeyRecords
+from .batches import BatchRecords
 from .clears import ClearRecords, QueueGates
 from .codec import body_hash
 from .deliveries import Delivery, DeliveryRecords, Failure
 from .events import EventRecords
+from .files import FileObjects, FileRecords
 from .keys import READY_INDEX, SWEEP_INDEX
 from .queues import QueueRecords
 from .stats import COUNTER_FIELDS, StatsRecords
@@ -33,11 +36,14 @@ __all__ = [
     "Delivery",
     "DynamoStore",
     "Failure",
+    "FileObjects",
     "IdempotencyConflict",
     "IdempotencyRecord",
     "Lease",
     "QueueGates",
+    "batch_starter_from_env",
     "body_hash",
+    "file_objects_from_env",
     "store_from_env",
 ]
 
@@ -51,12 +57,14 @@ class DynamoStore(
     DeliveryRecords,
     ClearRecords,
     EventRecords,
+    FileRecords,
+    BatchRecords,
 ):
     """Data access for the queue service. Methods take `now` (epoch ms) from the caller's clock."""
 
 
 # The AWS services the functions call.
-SERVICES = ("dynamodb",)
+SERVICES = ("dynamodb", "s3", "lambda")
 
 
 class _ServicesLoader(Loader):
@@ -68,6 +76,13 @@ class _ServicesLoader(Loader):
         return list(SERVICES)
 
 
+def _session() -> Any:
+    session = get_session()
+    data_path = session.get_config_variable("data_path")  # AWS_DATA_PATH, if set
+    session.register_component("data_loader", _ServicesLoader(data_path.split(os.pathsep) if data_path else []))
+    return session
+
+
 def store_from_env() -> DynamoStore:
     """The store a function uses: tables and endpoint from its environment.
 
@@ -75,12 +90,30 @@ def store_from_env() -> DynamoStore:
     would load its resource layer and s3transfer, which the functions never use (a third of a
     cold start; docs/performance.md).
     """
-    session = get_session()
-    data_path = session.get_config_variable("data_path")  # AWS_DATA_PATH, if set
-    session.register_component("data_loader", _ServicesLoader(data_path.split(os.pathsep) if data_path else []))
-    client = session.create_client(
+    client = _session().create_client(
         "dynamodb",
         endpoint_url=dynamodb_endpoint(),
         config=Config(retries={"mode": "standard"}, connect_timeout=2, read_timeout=5),
     )
     return DynamoStore(client, TableNames.from_env())
+
+
+def file_objects_from_env() -> FileObjects:
+    """The Batch API's files bucket (FILES_BUCKET); built only by the routes that use it, so no
+    other request pays for an S3 client."""
+    client = _session().create_client(
+        "s3", config=Config(retries={"mode": "standard"}, connect_timeout=2, read_timeout=20)
+    )
+    return FileObjects(client, files_bucket())
+
+
+def batch_starter_from_env() -> Any:
+    """What starts a batch's runner: an asynchronous invocation of BATCH_FUNCTION in AWS; without
+    it (the local server, tests) nothing, and the local background job finds the batch."""
+    from ..batches import NoStarter
+    from .invoke import LambdaStarter
+
+    name = os.environ.get("BATCH_FUNCTION")
+    if not name:
+        return NoStarter()
+    return LambdaStarter(_session().create_client("lambda", config=Config(retries={"mode": "standard"})), name)

@@ -64,7 +64,8 @@ def cancellation_codes(error: ClientError) -> list[str]:
 
 def task_attributes(task: Task) -> dict[str, Any]:
     """The item attributes of the task object; index attributes are added by the caller."""
-    return {
+    extra = {"custom_id": task.custom_id} if task.custom_id else {}  # batch tasks only
+    return extra | {
         "task_id": task.task_id,
         "ak": task.ak,
         "queue": task.queue,
@@ -105,6 +106,7 @@ def item_to_task(item: dict[str, Any]) -> Task:
         batch_id=v.get("batch_id", ""),
         trace_id=v.get("trace_id", ""),
         instance_id=v.get("instance_id", ""),
+        custom_id=v.get("custom_id", ""),
         running_time=int(v.get("running_time", 0)),
         completed_time=int(v.get("completed_time", 0)),
         attempts=int(v.get("attempts", 0)),

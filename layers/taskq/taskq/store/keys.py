@@ -97,3 +97,49 @@ def delivery_key(task_id: str) -> dict[str, Any]:
 
 def dead_letter_key(failed_time: int, task_id: str) -> dict[str, Any]:
     return to_item({"pk": "DEADLETTER", "sk": f"{failed_time:013d}#{task_id}"})
+
+
+# --- files of the Batch API (docs/design.md "Batches") -------------------------------------------
+
+FILES_PARTITION = "FILES"  # every file, for admins; `FILES#<ak>` holds one key's files
+
+
+def file_key(file_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"FILE#{file_id}", "sk": "FILE"})
+
+
+def file_listing_keys(ak: str, file_id: str) -> list[dict[str, Any]]:
+    """The two listing items of a file: its owner's and everyone's (admins list that one)."""
+    return [to_item({"pk": files_partition(ak), "sk": file_id}), to_item({"pk": FILES_PARTITION, "sk": file_id})]
+
+
+def files_partition(ak: str | None) -> str:
+    """The partition a listing reads: one key's files, or (None) everyone's."""
+    return FILES_PARTITION if ak is None else f"{FILES_PARTITION}#{ak}"
+
+
+def file_object_key(file_id: str) -> str:
+    """The S3 key of a file's content: the id alone, so a key never tells whose file it is."""
+    return f"files/{file_id}"
+
+
+# --- batches of the Batch API (docs/design.md "Batches") -----------------------------------------
+
+BATCHES_PARTITION = "BATCHES"  # every batch's id, for admins; `BATCHES#<ak>` holds one key's
+BATCH_RUNS_PARTITION = "BATCHRUN"  # batches whose fan-out (or cancelling) is not done: the runner's worklist
+
+
+def batch_key(batch_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"BATCH#{batch_id}", "sk": "BATCH"})
+
+
+def batch_listing_keys(ak: str, batch_id: str) -> list[dict[str, Any]]:
+    return [to_item({"pk": batches_partition(ak), "sk": batch_id}), to_item({"pk": BATCHES_PARTITION, "sk": batch_id})]
+
+
+def batches_partition(ak: str | None) -> str:
+    return BATCHES_PARTITION if ak is None else f"{BATCHES_PARTITION}#{ak}"
+
+
+def batch_run_key(batch_id: str) -> dict[str, Any]:
+    return to_item({"pk": BATCH_RUNS_PARTITION, "sk": batch_id})
