@@ -5,9 +5,10 @@ variables it reads in AWS."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,6 +17,8 @@ import boto3
 from botocore.exceptions import ClientError
 
 from .template import table_definitions
+
+logger = logging.getLogger("taskq_local")
 
 # Logical id in template.yaml -> (environment variable the functions read, local default name).
 TABLES = {
@@ -45,6 +48,17 @@ _recorder: Recorder | None = None
 def install_recorder(recorder: Recorder | None) -> None:
     global _recorder
     _recorder = recorder
+
+
+# Told of each committed write (operation, request body) once the store lock is released: the
+# change signal for waits (changes.py).
+WriteListener = Callable[[str, Any], None]
+_write_listener: WriteListener | None = None
+
+
+def install_write_listener(listener: WriteListener | None) -> None:
+    global _write_listener
+    _write_listener = listener
 
 
 @dataclass(frozen=True)
@@ -99,7 +113,8 @@ def make_moto_atomic() -> None:
     clients created later by any code (the API function, the authorizer, the sweeper) are
     covered without knowing about it. Under the same lock, a successful write is recorded (when
     the store is durable) before its answer leaves, and a cancelled transaction's rollback is
-    kept from cutting the stream readers off (moto_state.keep_stream_shards)."""
+    kept from cutting the stream readers off (moto_state.keep_stream_shards). After the lock,
+    before the answer leaves, the write listener hears of it (changes.py)."""
     from moto.core.models import botocore_stubber
 
     from .moto_state import keep_stream_shards, operation_of, stream_lengths
@@ -115,9 +130,15 @@ def make_moto_atomic() -> None:
             answer = serve(request)
             if before is not None:
                 keep_stream_shards(before)
-            if _recorder is not None and answer is not None and answer[0] == 200:
+            committed = answer is not None and answer[0] == 200
+            if _recorder is not None and committed:
                 _recorder.record_request(operation, request)
-            return answer
+        if committed and _write_listener is not None:
+            try:
+                _write_listener(operation, request.body)
+            except Exception:  # the write stands; a wait not woken polls on its safety net
+                logger.exception("the write listener failed on %s", operation)
+        return answer
 
     serve_atomically.taskq_atomic = True  # type: ignore[attr-defined]
     botocore_stubber.process_request = serve_atomically  # type: ignore[method-assign]
@@ -153,11 +174,13 @@ def start_database(environ: MutableMapping[str, str] = os.environ) -> Database:
     if endpoint is None:
         from moto import mock_aws  # only the embedded mode needs moto
 
+        from .changes import signal_changes
         from .moto_state import deterministic_event_ids
 
         mock_aws().start()
         make_moto_atomic()
         deterministic_event_ids()
+        signal_changes([names["TasksTable"], names["EventsTable"]])
         description = "embedded (moto, in-process)"
     else:
         description = endpoint
