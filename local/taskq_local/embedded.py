@@ -5,9 +5,10 @@ variables it reads in AWS."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,6 +17,8 @@ import boto3
 from botocore.exceptions import ClientError
 
 from .template import table_definitions
+
+logger = logging.getLogger("taskq_local")
 
 # Logical id in template.yaml -> (environment variable the functions read, local default name).
 TABLES = {
@@ -48,6 +51,17 @@ _recorder: Recorder | None = None
 def install_recorder(recorder: Recorder | None) -> None:
     global _recorder
     _recorder = recorder
+
+
+# Told of each committed write (operation, request body) once the store lock is released: the
+# change signal for waits (changes.py).
+WriteListener = Callable[[str, Any], None]
+_write_listener: WriteListener | None = None
+
+
+def install_write_listener(listener: WriteListener | None) -> None:
+    global _write_listener
+    _write_listener = listener
 
 
 @dataclass(frozen=True)
@@ -103,7 +117,8 @@ def make_moto_atomic() -> None:
     clients created later by any code (the API function, the authorizer, the sweeper) are
     covered without knowing about it. Under the same lock, a successful write is recorded (when
     the store is durable) before its answer leaves. A cancelled transaction puts back only the
-    items it named (moto_state.transactions_roll_back_their_items)."""
+    items it named (moto_state.transactions_roll_back_their_items). After the lock, before the
+    answer leaves, the write listener hears of it (changes.py)."""
     from moto.core.models import botocore_stubber
 
     from .moto_state import operation_of, transactions_roll_back_their_items
@@ -117,9 +132,15 @@ def make_moto_atomic() -> None:
         operation = operation_of(request)
         with STORE_LOCK:
             answer = serve(request)
-            if _recorder is not None and answer is not None and answer[0] == 200:
+            committed = answer is not None and answer[0] == 200
+            if _recorder is not None and committed:
                 _recorder.record_request(operation, request)
-            return answer
+        if committed and _write_listener is not None:
+            try:
+                _write_listener(operation, request.body)
+            except Exception:  # the write stands; a wait not woken polls on its safety net
+                logger.exception("the write listener failed on %s", operation)
+        return answer
 
     serve_atomically.taskq_atomic = True  # type: ignore[attr-defined]
     botocore_stubber.process_request = serve_atomically  # type: ignore[method-assign]
@@ -155,12 +176,14 @@ def start_database(environ: MutableMapping[str, str] = os.environ) -> Database:
     if endpoint is None:
         from moto import mock_aws  # only the embedded mode needs moto
 
+        from .changes import signal_changes
         from .moto_state import deterministic_event_ids
 
         mock_aws().start()
         make_moto_atomic()
         deterministic_event_ids()
         boto3.client("s3", region_name=environ["AWS_DEFAULT_REGION"]).create_bucket(Bucket=environ["FILES_BUCKET"])
+        signal_changes([names["TasksTable"], names["EventsTable"]])
         description = "embedded (moto, in-process)"
     else:
         description = endpoint

@@ -104,6 +104,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: workers and load tests reuse connections
     server_version = "taskq-local"
     timeout = 120  # an idle keep-alive connection is closed after this many seconds
+    # TCP_NODELAY: an answer's headers and body (and a stream's chunks) are separate writes; with
+    # Nagle's algorithm on, each write after the first waits for the client's ACK of the one
+    # before, which clients delay by up to 40 ms (docs/performance.md, "Online tasks").
+    disable_nagle_algorithm = True
     server: LocalHttpServer
 
     def _serve(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from taskq.models import ResponseMode, Status
-from taskq.online.schedule import PollPlan, plan_poll, requests_per_second
+from taskq.online.schedule import SIGNALLED_MS, PollPlan, plan_poll, requests_per_second
 
 BLOCKING, STREAMING = ResponseMode.BLOCKING, ResponseMode.STREAMING
 
@@ -74,3 +74,30 @@ def test_polls_slow_down_as_a_wait_goes_quiet():
 def test_requests_per_second_counts_each_read():
     assert requests_per_second(PollPlan(100, read_task=True, read_events=True)) == 20.0
     assert requests_per_second(PollPlan(500, read_task=True, read_events=False)) == 2.0
+
+
+# --- when changes are signalled (taskq/online/changes.py: the local server) -----------------
+
+
+@pytest.mark.parametrize("mode", [BLOCKING, STREAMING])
+@pytest.mark.parametrize("status", [Status.WAITING, Status.RUNNING])
+@pytest.mark.parametrize("since_change_ms", [0, 2_000, 60_000])
+def test_signalled_waits_poll_only_as_a_safety_net(mode, status, since_change_ms):
+    plan = plan_poll(mode, status, since_change_ms, 0, signalled=True)
+    assert plan.delay_ms == SIGNALLED_MS and 2_000 <= SIGNALLED_MS <= 5_000
+    # 200 quiet waits: at most 80 requests a second in all (a running stream reads two items)
+    assert requests_per_second(plan) * 200 <= 80
+
+
+def test_a_signalled_wait_reads_whatever_the_change_may_have_been():
+    # A wake does not say what changed: a running stream reads its events and the task (its end).
+    running_stream = plan_poll(STREAMING, Status.RUNNING, 0, 0, signalled=True)
+    assert (running_stream.read_task, running_stream.read_events) == (True, True)
+    for mode, status in [(BLOCKING, Status.RUNNING), (BLOCKING, Status.WAITING), (STREAMING, Status.WAITING)]:
+        plan = plan_poll(mode, status, 0, 0, signalled=True)
+        assert (plan.read_task, plan.read_events) == (True, False)
+
+
+def test_without_a_signal_the_schedule_is_the_polling_one():
+    assert plan_poll(BLOCKING, Status.RUNNING, 0, 0, signalled=False) == plan_poll(BLOCKING, Status.RUNNING, 0, 0)
+    assert plan_poll(BLOCKING, Status.RUNNING, 0, 0).delay_ms < SIGNALLED_MS

@@ -28,7 +28,7 @@ from taskq.clock import SystemClock
 from taskq.errors import TaskqError, Unauthorized, UnsupportedMediaType
 from taskq.http_errors import UNAUTHORIZED_MESSAGE, error_body
 from taskq.models import Principal
-from taskq.online import frontdoor, sse
+from taskq.online import changes, frontdoor, sse
 from taskq.online.watch import TaskWatch
 from taskq.permissions import principal_from_authorizer
 from taskq.requests import PutRequest, parse_body
@@ -79,7 +79,11 @@ def create_app(
     *,
     sleep: Sleep = anyio.sleep,
     keep_alive_seconds: float = KEEP_ALIVE_SECONDS,
+    task_changes: Callable[[], changes.TaskChanges | None] = changes.installed,
 ) -> Starlette:
+    """`task_changes`: the change signal waits sleep through, if one is installed (none in AWS:
+    the local server installs its own, taskq.online.changes), looked up per request."""
+
     async def put(request: Request) -> Response:
         principal = principal_of(request)
         require_json(request)
@@ -91,7 +95,7 @@ def create_app(
         watch = await run_in_threadpool(service.watch, principal, task_id)
         if body.response_mode == "streaming":
             return stream_answer(watch, sse.NATIVE)
-        ending = await wait_for_end(watch, sleep, request.is_disconnected)
+        ending = await wait_for_end(watch, sleep, request.is_disconnected, task_changes())
         if ending is None:  # nobody is listening any more
             return Response(status_code=HTTPStatus.NO_CONTENT, headers={"X-Task-Id": task_id})
         return JSONResponse(ending.body, status_code=ending.status, headers={"X-Task-Id": task_id})
@@ -112,7 +116,7 @@ def create_app(
         watch = await run_in_threadpool(service.watch, principal, task_id)
         if asked.streaming:
             return stream_answer(watch, frontdoor.OPENAI)
-        ending = await wait_for_end(watch, sleep, request.is_disconnected)
+        ending = await wait_for_end(watch, sleep, request.is_disconnected, task_changes())
         headers = {"X-Task-Id": task_id}
         if ending is None:
             return Response(status_code=HTTPStatus.NO_CONTENT, headers=headers)
@@ -121,7 +125,7 @@ def create_app(
         return JSONResponse(frontdoor.blocking_answer(ending), status_code=ending.status, headers=headers)
 
     def stream_answer(watch: TaskWatch, style: sse.StreamFormat) -> StreamingResponse:
-        frames = stream_frames(watch, sleep, keep_alive_seconds, style)
+        frames = stream_frames(watch, sleep, keep_alive_seconds, style, task_changes())
         headers = {"X-Task-Id": watch.task.task_id} | SSE_HEADERS
         return StreamingResponse(frames, media_type="text/event-stream", headers=headers)
 

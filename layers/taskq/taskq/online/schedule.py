@@ -23,6 +23,11 @@ BLOCKING_RUNNING_STEPS = ((10_000, 100), (60_000, 250))
 STREAMING_RUNNING_STEPS = ((10_000, 110), (60_000, 250))
 IDLE_MS = 500
 STREAM_TASK_READ_MS = 1_000
+# When writes are signalled (changes.py: the local server), a wait polls when its task changed;
+# the interval is only a safety net against a missed signal (and the deadline and lease end
+# still wake it, TaskWatch.next_poll). 200 quiet waits then cost 40 reads a second (80 for
+# running streams, which read the task and the events), not up to 2,000.
+SIGNALLED_MS = 5_000
 
 
 @dataclass(frozen=True)
@@ -42,14 +47,22 @@ def interval_ms(mode: ResponseMode, status: Status, since_change_ms: int) -> int
     return next((every for until, every in steps if since_change_ms < until), IDLE_MS)
 
 
-def plan_poll(mode: ResponseMode, status: Status, since_change_ms: int, since_task_read_ms: int) -> PollPlan:
+def plan_poll(
+    mode: ResponseMode, status: Status, since_change_ms: int, since_task_read_ms: int, *, signalled: bool = False
+) -> PollPlan:
     """The next poll of a wait whose task was last seen in `status`.
 
     A blocking wait reads only the task. A stream reads its events at every poll once a worker
     has the task (a waiting task has no lease, so no events can come) and the task about once a
     second (STREAM_TASK_READ_MS): its end matters only after its last event, and the stream reads
     the events once more when it sees the end, so nothing sent before the end is lost.
+
+    `signalled`: a change wakes the wait (changes.py), which cannot tell an event from the end,
+    so each poll reads what could have changed; the delay is the safety net's.
     """
+    streaming_running = mode is ResponseMode.STREAMING and status is not Status.WAITING
+    if signalled:
+        return PollPlan(SIGNALLED_MS, read_task=True, read_events=streaming_running)
     delay = interval_ms(mode, status, since_change_ms)
     if mode is not ResponseMode.STREAMING or status is Status.WAITING:
         return PollPlan(delay, read_task=True, read_events=False)

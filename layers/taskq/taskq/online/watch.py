@@ -96,15 +96,17 @@ class TaskWatch:
     def streaming(self) -> bool:
         return self._task.response_mode is ResponseMode.STREAMING
 
-    def next_poll(self) -> PollPlan:
+    def next_poll(self, *, signalled: bool = False) -> PollPlan:
         """The next poll, woken early for the moment the wait must act: the deadline of a
-        waiting task, the lease end of a running one. A resumed stream first reads at once."""
+        waiting task, the lease end of a running one. A resumed stream first reads at once.
+        `signalled`: changes wake the wait (schedule.plan_poll)."""
         now = self._clock.now_ms()
         if self._resumed:
             self._resumed = False
             return PollPlan(0, read_task=True, read_events=True)
         task = self._task
-        plan = plan_poll(task.response_mode, task.status, now - self._last_change, now - self._last_task_read)
+        since_change, since_task_read = now - self._last_change, now - self._last_task_read
+        plan = plan_poll(task.response_mode, task.status, since_change, since_task_read, signalled=signalled)
         act_at = task.expire_time if task.status is Status.WAITING else task.lease_expire_time
         # Only a moment still ahead: one already passed was acted on by the poll that saw it.
         if now < act_at <= now + plan.delay_ms:
