@@ -196,14 +196,14 @@ class BatchService:
 
     def get(self, caller: Principal, batch_id: str) -> Batch:
         batch = self._store.get_batch(batch_id)
-        if batch is None or not (caller.is_admin or batch.ak == caller.ak):
+        if batch is None or not permissions.owns(caller, batch.ak):
             raise BatchNotFound(batch_id)
         return batch
 
     def list(self, caller: Principal, after: str | None, limit: int) -> dict[str, Any]:
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise BadRequest(f"limit: must be between 1 and {MAX_LIST_LIMIT}")
-        batches, has_more = self._store.list_batches(None if caller.is_admin else caller.ak, after, limit)
+        batches, has_more = self._store.list_batches(permissions.owner_filter(caller), after, limit)
         data = [b.to_wire() for b in batches]
         return {
             "object": "list",

@@ -80,7 +80,7 @@ class FileService:
 
     def get(self, caller: Principal, file_id: str) -> FileInfo:
         info = self._store.get_file(file_id)
-        if info is None or not (caller.is_admin or info.ak == caller.ak):
+        if info is None or not permissions.owns(caller, info.ak):
             raise FileNotFound(file_id)
         return info
 
@@ -96,7 +96,7 @@ class FileService:
             raise BadRequest(f"order: must be asc or desc, not {order!r}")
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise BadRequest(f"limit: must be between 1 and {MAX_LIST_LIMIT}")
-        owner = None if caller.is_admin else caller.ak
+        owner = permissions.owner_filter(caller)
         files, has_more = self._store.list_files(owner, after, limit, newest_first=order == "desc")
         data = [f.to_wire() for f in files]
         return {

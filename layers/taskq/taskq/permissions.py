@@ -55,6 +55,16 @@ def can_see(principal: Principal, task: Task) -> bool:
     return principal.covers(task.queue)
 
 
+def owner_filter(principal: Principal) -> str | None:
+    """Whose files and batches a key sees: its own (its `ak`), or everyone's for an admin (None)."""
+    return None if principal.is_admin else principal.ak
+
+
+def owns(principal: Principal, owner_ak: str) -> bool:
+    """Whether a key may see a file or a batch `owner_ak` created."""
+    return owner_filter(principal) in (None, owner_ak)
+
+
 def visible(principal: Principal, task: Task | None, task_id: str) -> Task:
     """The task, or 404 — the same answer whether it does not exist or is someone else's."""
     if task is None or not can_see(principal, task):
