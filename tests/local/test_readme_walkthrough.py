@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 from local_server_process import ROOT, server_environment, start_server
@@ -41,6 +42,27 @@ def walkthrough_script(marked: re.Pattern = MARKED, at_least: int = 5) -> str:
     return "\n".join(blocks)
 
 
+def run_against_a_server(script: str, folder: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`script` in bash (-euo pipefail), in `folder` (which sees the project's .venv), against a
+    local server of its own; it must succeed."""
+    (folder / ".venv").symlink_to(ROOT / ".venv")
+    server = start_server(folder / "server.log", admin_key="readme-admin-key")
+    try:
+        environment = server_environment(BASE=server.base_url, KEY=server.admin_key, **env)
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            env=environment,
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        server.stop()
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}\nserver:\n{server.log()}"
+    return done
+
+
 @pytest.mark.slow
 def test_readme_walkthrough_runs_verbatim(tmp_path):
     """Register, the two keys, a worker from the client library (`taskq worker`), and a
@@ -50,21 +72,7 @@ def test_readme_walkthrough_runs_verbatim(tmp_path):
     assert {name for name, _ in files} == {"worker.py", "producer.py"}
     for name, code in files:
         (tmp_path / name).write_text(f"# {name}\n{code}")
-    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
-    server = start_server(tmp_path / "server.log", admin_key="readme-admin-key")
-    try:
-        env = server_environment(BASE=server.base_url, KEY=server.admin_key)
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    finally:
-        server.stop()
-    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}\nserver:\n{server.log()}"
+    done = run_against_a_server(script, tmp_path)
     registered, end = json.JSONDecoder().raw_decode(done.stdout)  # curl adds no newline
     assert registered == "demo"
     assert done.stdout[end:].strip() == "succeeded Hello!", done.stdout
@@ -77,21 +85,7 @@ def test_readme_callback_round_trip_runs_verbatim(tmp_path):
     in one bash, in a scratch folder that sees the project's .venv."""
     setup = SH_BLOCK.findall(MARKED.search((ROOT / "README.md").read_text()).group(1))[:2]
     script = "\n".join([*setup, walkthrough_script(CALLBACKS, at_least=3)])
-    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
-    server = start_server(tmp_path / "server.log", admin_key="readme-admin-key")
-    try:
-        env = server_environment(BASE=server.base_url, KEY=server.admin_key, RECEIVER_PORT=str(free_port()))
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    finally:
-        server.stop()
-    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}\nserver:\n{server.log()}"
+    done = run_against_a_server(script, tmp_path, RECEIVER_PORT=str(free_port()))
     registered, put, completed, callback, stats = json_values(done.stdout)
     assert registered == "demo" and completed == put["data"]
     assert callback == {
@@ -109,21 +103,7 @@ def test_readme_online_tasks_run_verbatim(tmp_path):
     a blocking put answered by a background worker, a streamed put with curl, and with the CLI."""
     setup = SH_BLOCK.findall(MARKED.search((ROOT / "README.md").read_text()).group(1))[:2]
     script = "\n".join([*setup, walkthrough_script(ONLINE, at_least=4)])
-    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
-    server = start_server(tmp_path / "server.log", admin_key="readme-admin-key")
-    try:
-        env = server_environment(BASE=server.base_url, KEY=server.admin_key)
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    finally:
-        server.stop()
-    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}\nserver:\n{server.log()}"
+    done = run_against_a_server(script, tmp_path)
     registered, rest = json.JSONDecoder().raw_decode(done.stdout)
     blocking, rest = json.JSONDecoder().raw_decode(done.stdout, rest)
     assert registered == "demo"
