@@ -3,7 +3,8 @@
 powertools generates the API function's part from its routes and models. Two things are added
 here, in one place, so that no route can forget them:
 - the answers every route shares: any 4xx carries the spec's error body (§1), which replaces
-  powertools' `422 HTTPValidationError` — this API answers bad input with `400` and that body;
+  powertools' `422 HTTPValidationError` — this API answers bad input with `400` and that body —
+  and a `204` has no body;
 - the routes the online function serves behind the same API (docs/design.md "Routing: two
   functions behind one REST API"): the stream of a streaming task and the OpenAI-compatible front
   door. Its put (`POST /v1/queue/put`, every mode) is documented by the API function's own route,
@@ -119,8 +120,6 @@ def document(app: APIGatewayRestResolver) -> dict[str, Any]:
     """The whole API's OpenAPI document."""
     doc = json.loads(app.get_openapi_json_schema(title=TITLE, version=VERSION))
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-    for name in ("HTTPValidationError", "ValidationError"):
-        schemas.pop(name, None)
     schemas |= {"ErrorBody": ERROR_BODY, "OpenAIError": OPENAI_ERROR}
     doc["paths"] |= deepcopy(ONLINE_PATHS)
     doc["paths"]["/v1/queue/put"]["post"]["responses"]["200"]["content"] |= EVENT_STREAM  # a streaming put
@@ -128,5 +127,28 @@ def document(app: APIGatewayRestResolver) -> dict[str, Any]:
         for operation in operations.values():
             responses = operation["responses"]
             responses.pop("422", None)
+            responses.get("204", {}).pop("content", None)  # no body, whatever powertools assumes
             responses["4XX"] = CLIENT_ERROR
+    _drop_unused_schemas(doc)
     return doc
+
+
+def _drop_unused_schemas(doc: dict[str, Any]) -> None:
+    """Keeps the schemas the operations use (powertools' validation-error models were used only
+    by the 422 this API never answers)."""
+    schemas, used = doc["components"]["schemas"], set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            name = str(node.get("$ref", "")).rpartition("/")[2]
+            if name in schemas and name not in used:
+                used.add(name)
+                visit(schemas[name])
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(doc["paths"])
+    doc["components"]["schemas"] = {name: schema for name, schema in schemas.items() if name in used}
