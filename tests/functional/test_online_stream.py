@@ -243,3 +243,16 @@ def test_a_wait_costs_at_most_ten_dynamodb_requests_a_second(
     for first, last in [(1, 11), (11, 61), (61, 121)]:  # the fast phase, then slower ones
         rate = sum(first <= s < last for s in seconds) / (last - first)
         assert 0 < rate <= 10, (first, last, rate)
+
+
+@pytest.mark.parametrize("task_id", ["\x87;\U000260e2Æx", "TASK-" + "x" * 2000, "a b"])
+@pytest.mark.parametrize(("last_event_id", "status"), [(None, 404), ("not-an-event-id", 400)])
+def test_the_stream_route_refuses_a_task_id_that_is_no_task_id_with_the_error_body(
+    service: QueueService, clock: ManualClock, producer: Caller, task_id: str, last_event_id, status
+) -> None:
+    """Found by schemathesis: an id no HTTP header can carry was echoed in `X-Task-Id` (a 500)."""
+    answer = resume(service, ScriptedSleep(clock), producer, task_id, last_event_id)
+
+    assert answer.status_code == status
+    assert answer.json()["code"] == status
+    assert "X-Task-Id" not in answer.headers

@@ -146,7 +146,9 @@ def create_app(
         if is_front_door(request):
             headers = frontdoor.NO_RETRY if status < 500 else None
             return JSONResponse(frontdoor.error_of(status, message, error), status_code=status, headers=headers)
-        task_id = request.path_params.get("task_id")
+        # The stream route names its task only on an answer about that task (409: not streaming),
+        # never for one not found or not yet looked up: the path's id may be any text.
+        task_id = request.path_params.get("task_id") if status == HTTPStatus.CONFLICT else None
         return error_response(status, message, {"X-Task-Id": task_id} if task_id else None)
 
     async def domain_error(request: Request, error: Exception) -> Response:
