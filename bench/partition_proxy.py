@@ -11,7 +11,8 @@ overdrawing items returned in `UnprocessedItems`. Reads pass through, uncharged.
 
 What the item was before the write comes from the proxy's own copy of every item written
 through it (filled from the writes' own values and `ALL_NEW` answers); an item it has not seen
-is read from dynalite first (a consistent `GetItem`). Only an index key that an update computes
+is read from dynalite first (a consistent `GetItem`), except for a put conditioned on its key
+not existing (the store's put), which can only create. Only an index key that an update computes
 (arithmetic, `if_not_exists` of another attribute) is unknown: it is charged by the conservative
 rule in `partitions.charges`, and counted in `stats.unknown_keys`.
 
