@@ -139,7 +139,7 @@ def _taker(service: QueueService, meter: Meter, queue: str, tally: Tally, stop: 
     while not stop.is_set():
         before = meter.total
         try:
-            tasks = service.take(WORKER, request)[f"{queue}:0"]
+            tasks = service.take(WORKER, request).get(f"{queue}:0", [])
         except Exception as e:  # the take's claims so far are leased to nobody until the lease ends
             tally.error(e)
             with tally.lock:
@@ -218,7 +218,7 @@ def fifo_order(endpoint: str, shards: int, tasks: int) -> dict[str, Any]:
     request = TakeRequest(queues=[f"{queue}:0"], strategy="fifo", size=SIZE, process_timeout=3600)
     taken: list[str] = []
     while len(taken) < tasks:
-        batch = service.take(WORKER, request)[f"{queue}:0"]
+        batch = service.take(WORKER, request).get(f"{queue}:0", [])
         if not batch:
             break
         taken += [t["task_id"] for t in batch]

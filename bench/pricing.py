@@ -366,7 +366,17 @@ def render(p: dict[str, Any], table: Any) -> str:
     return title + "\n" + table(["$ per million tasks", *names], rows)
 
 
-_LINES = ["API Gateway REST", "Lambda requests", "Lambda duration", "DynamoDB writes", "DynamoDB reads"]
+_LINES = [
+    "API Gateway REST",
+    "Lambda requests",
+    "Lambda duration",
+    "DynamoDB writes",
+    "DynamoDB reads",
+    "DynamoDB Streams",
+    "CloudWatch Logs",
+    "X-Ray",
+    "SQS requests",
+]
 
 
 def _order(line: str) -> int:
