@@ -61,6 +61,7 @@ BACKLOG = 100  # producers wait while this many tasks are put and not completed
 FIFO_TASKS = 200
 FIFO_SHARDS = 4
 QUEUE_ENDPOINT = "/v1/chat/completions"
+NOT_SUPPORTED = "not supported: no shard setting in this code (POST /v1/console/<queue_level>/shards)"
 PRODUCER = Principal("ak-bench-producer", Role.PRODUCER)
 WORKER = Principal("ak-bench-worker", Role.WORKER)
 ADMIN = Principal("ak-bench-admin", Role.ADMIN)
@@ -84,16 +85,24 @@ def _service(endpoint: str, tables: TableNames, meter: Meter | None = None) -> Q
     return QueueService(DynamoStore(client, tables), SystemClock())
 
 
-def set_shards(store: DynamoStore, queue: str, shards: int) -> str | None:
-    """Raises the queue-level's shard count; None if done, else why not (a code without it)."""
+def set_shards(service: QueueService, store: DynamoStore, queue: str, shards: int) -> str | None:
+    """Raises the queue-level's shard count as the admin route does (`QueueService.raise_shards`,
+    or `taskq.sharding.raise_shards` where the route calls that); None if done, else why not."""
     if shards == 1:
         return None
     try:
         from taskq.requests import ShardsRequest  # type: ignore[attr-defined]
+    except ImportError:
+        return NOT_SUPPORTED
+    request = ShardsRequest(shards=shards)
+    if hasattr(service, "raise_shards"):
+        service.raise_shards(ADMIN, f"{queue}:0", request)
+        return None
+    try:
         from taskq.sharding import raise_shards  # type: ignore[import-not-found]
     except ImportError:
-        return "not supported: no shard setting in this code (POST /v1/console/<queue_level>/shards)"
-    raise_shards(store, ADMIN, f"{queue}:0", ShardsRequest(shards=shards))
+        return NOT_SUPPORTED
+    raise_shards(store, ADMIN, f"{queue}:0", request)
     return None
 
 
@@ -171,8 +180,9 @@ def sustained(endpoint: str, shards: int, seconds: float, watch: Any = None) -> 
         watch(tables)
     queue = f"hot{shards}"
     store = DynamoStore(client_for(endpoint), tables)
-    QueueService(store, SystemClock()).register(ADMIN, RegisterRequest(queue=queue, endpoint=QUEUE_ENDPOINT))
-    why_not = set_shards(store, queue, shards)
+    admin = QueueService(store, SystemClock())
+    admin.register(ADMIN, RegisterRequest(queue=queue, endpoint=QUEUE_ENDPOINT))
+    why_not = set_shards(admin, store, queue, shards)
     if why_not is not None:
         return {"shards": shards, "supported": False, "note": why_not}
     tally, stop = Tally(), threading.Event()
@@ -211,7 +221,7 @@ def fifo_order(endpoint: str, shards: int, tasks: int) -> dict[str, Any]:
     store = DynamoStore(client_for(endpoint), tables)
     service = QueueService(store, SystemClock())
     service.register(ADMIN, RegisterRequest(queue=queue, endpoint=QUEUE_ENDPOINT))
-    why_not = set_shards(store, queue, shards)
+    why_not = set_shards(service, store, queue, shards)
     if why_not is not None:
         return {"shards": shards, "supported": False, "note": why_not}
     put = [service.put(PRODUCER, PutRequest(queue=queue, endpoint=QUEUE_ENDPOINT, data={"n": i})) for i in range(tasks)]
@@ -286,7 +296,7 @@ def run(dynalite: str, sizes: Sizes = Sizes()) -> dict[str, Any]:
 
 def set_shards_supported() -> bool:
     try:
-        from taskq.sharding import raise_shards  # type: ignore[import-not-found]  # noqa: F401
+        from taskq.requests import ShardsRequest  # type: ignore[attr-defined]  # noqa: F401
     except ImportError:
         return False
     return True
