@@ -3,6 +3,8 @@ short sustained run through the partition simulator."""
 
 from __future__ import annotations
 
+import pytest
+
 from bench import hot_queue
 
 
@@ -11,6 +13,7 @@ def test_one_taker_drains_a_queue_in_the_order_it_was_put(dynalite_endpoint: str
     assert found == {"shards": 1, "supported": True, "tasks": 25, "taken": 25, "exact": True}
 
 
+@pytest.mark.slow
 def test_a_sustained_run_through_the_simulator_completes_tasks_and_counts_the_refusals(dynalite_endpoint: str):
     # 2 units/s per partition: the queue's ready key throttles within the run's first second.
     with hot_queue.simulator(dynalite_endpoint, 2) as (endpoint, watch, stats):
