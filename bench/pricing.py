@@ -122,10 +122,17 @@ def write_units() -> dict[str, int]:
     done = _item(_task(Status.SUCCEEDED, attempts=1, completed_time=2, **lease), result={"body": "y" * RESULT_BYTES})
     key = {"task_id": waiting["task_id"]}
 
-    def total(old: dict[str, Any] | None, new: dict[str, Any] | None) -> int:
-        return sum(c.units for c in charges("tasks", schema, key, old, new))
+    def total(old: dict[str, Any] | None, new: dict[str, Any] | None, table_only: bool = False) -> int:
+        return sum(c.units for c in charges("tasks", schema, key, old, new) if not (table_only and c.index))
 
-    return {"put": total(None, waiting), "claim": total(waiting, running), "complete": total(running, done)}
+    # `<op>_table`: the table's share, which a transactional write pays twice (its index writes once)
+    return {
+        "put": total(None, waiting),
+        "claim": total(waiting, running),
+        "complete": total(running, done),
+        "put_table": total(None, waiting, table_only=True),
+        "complete_table": total(running, done, table_only=True),
+    }
 
 
 # --- measured inputs ---------------------------------------------------------------------------
@@ -257,21 +264,29 @@ def single(
 def batched(
     cost: dict[str, Any], units: dict[str, int], cpu_ms: float, log: float, found: dict[str, Any] | None
 ) -> Column:
-    """From the `batched` section's counts when present; else each item of a batch costs what
-    the single route's request costs (put-batch: a PutItem per task; complete-batch: an
-    UpdateItem per task), the call's CPU is paid once per call: estimated."""
+    """From the `batched` section's "batched" mix (bench/batched.py: put-batch 100, take 10,
+    complete-batch 10) when a run has it; else each item of a batch costing what its single
+    route's request costs (a PutItem per put, an UpdateItem per complete): estimated. A phase
+    that writes with TransactWriteItems pays its table writes twice (DynamoDB bills a
+    transactional write 2 units per KB)."""
     ops = _ops(cost, "ours")
+    wru = units["put"] + units["claim"] + units["complete"]
     if found is not None:
-        per_task = {op: found[op]["requests_per_task"] for op in ("put", "take", "complete")}
-        api = found.get("api_requests_per_task", sum(1 / BATCHED[op] for op in BATCHED))
+        phases = found["by_phase"]
+        per_task = {op: phases[op]["dynamodb_requests_per_task"] for op in ("put", "take", "complete")}
+        by_operation = {op: phases[op]["by_operation"] for op in ("put", "take", "complete")}
+        api = found["api_requests_per_task"]
+        for op in ("put", "complete"):
+            if by_operation[op].get("TransactWriteItems"):
+                wru += units[f"{op}_table"]
         source = "measured (batched section)"
     else:
         per_task = {op: ops[op]["requests_per_task"] for op in ("put", "take", "complete")}
+        by_operation = {op: ops[op]["by_operation"] for op in ("put", "take", "complete")}
         api = sum(1 / n for n in BATCHED.values())
         source = "estimated (formulas)"
-    reads = sum(_reads(o["by_operation"]) for o in ops.values())
+    reads = sum(_reads(o) for o in by_operation.values())
     lambda_ms = sum(_call_ms(per_task[op] * n, cpu_ms) / n for op, n in BATCHED.items())
-    wru = units["put"] + units["claim"] + units["complete"]
     return Column("batched routes", api, sum(per_task.values()), reads, wru, lambda_ms, api * log, source)
 
 
@@ -294,7 +309,7 @@ def run(results: dict[str, Any] | None = None) -> dict[str, Any]:
     units = write_units()
     memory = _memory_mb()
     api_gb, stream_gb = memory["ApiFunction"] / 1024, memory["DispatcherFunction"] / 1024
-    found = results.get("batched") or _latest("batched")
+    found = (results.get("batched") or _latest("batched") or {}).get("batched")
     columns = [
         single(cost, "ours", units, cpu_ms, log, "take_1"),
         single(cost, "ours", units, cpu_ms, log),

@@ -19,7 +19,7 @@ COST = {
         }
     }
 }
-UNITS = {"put": 1, "claim": 1, "complete": 1}
+UNITS = {"put": 1, "claim": 1, "complete": 1, "put_table": 1, "complete_table": 1}
 
 
 def test_the_batched_column_is_estimated_without_the_batched_sections_figures():
@@ -28,17 +28,26 @@ def test_the_batched_column_is_estimated_without_the_batched_sections_figures():
     assert round(column.api_requests, 3) == round(1 / 100 + 1 / 10 + 1 / 10, 3)
 
 
+def phase(api: float, requests: float, **by_operation: float) -> dict:
+    return {"api_requests_per_task": api, "dynamodb_requests_per_task": requests, "by_operation": by_operation}
+
+
 def test_the_batched_column_uses_the_batched_sections_counts_when_there_are_some():
+    # bench/batched.py's "batched" mix: a put-batch writes its items in one transaction
     found = {
-        "put": {"requests_per_task": 0.04},
-        "take": {"requests_per_task": 1.1},
-        "complete": {"requests_per_task": 0.1},
-        "api_requests_per_task": 0.13,
+        "api_requests_per_task": 0.21,
+        "by_phase": {
+            "put": phase(0.01, 0.04, TransactWriteItems=0.04),
+            "take": phase(0.1, 1.1, Query=0.1, UpdateItem=1.0),
+            "complete": phase(0.1, 1.0, UpdateItem=1.0),
+        },
     }
-    column = pricing.batched(COST, UNITS, cpu_ms=1.0, log=1000, found=found)
+    units = UNITS | {"put_table": 2, "complete_table": 3}
+    column = pricing.batched(COST, units, cpu_ms=1.0, log=1000, found=found)
     assert column.source.startswith("measured")
-    assert column.api_requests == 0.13
-    assert round(column.dynamodb_requests, 2) == 1.24
+    assert column.api_requests == 0.21
+    assert round(column.dynamodb_requests, 2) == 2.14
+    assert column.writes_wru == 3 + 2  # the put's table write, transactional, is paid twice
 
 
 def test_single_routes_pay_one_api_request_per_put_and_complete_and_a_share_of_a_take():
