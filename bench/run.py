@@ -1,9 +1,11 @@
 """`make bench`: every measurement in one run, a table on stdout, bench/results/latest.json.
 `make bench BENCH_ARGS=--quick` (CI) runs every section briefly into bench/results/quick.json.
 
-dynalite is started once for the depth and contention runs (fresh tables for each). Cost is
-counted on moto in-process (see cost.py), cold start and overhead need no server; online
-starts its own `taskq serve` process (see online.py).
+dynalite is started once for the depth, contention and hot-queue runs (fresh tables for each;
+hot_queue puts its partition-limit simulator in front of it). Cost is counted on moto
+in-process (see cost.py), cold start and overhead need no server; online starts its own
+`taskq serve` process (see online.py). Pricing comes last: it prices this run's cost and
+overhead figures (else latest.json's).
 """
 
 from __future__ import annotations
