@@ -74,9 +74,10 @@ lock:
 	done
 	rm -rf /tmp/taskq-lock-venv
 
-# Cost, depth scaling, contention (beside a naive baseline), cold start, handler overhead, online
-# tasks and the client library's worker: a table on stdout and bench/results/latest.json (see
-# docs/performance.md). Not part of `test`.
+# Cost, depth scaling, contention (beside a naive baseline), a hot queue under DynamoDB's partition
+# limits, cold start, handler overhead, online tasks, the client library's worker and the cost per
+# million tasks: a table on stdout and bench/results/latest.json (see docs/performance.md). Not
+# part of `test`. (The layer's own build is layers/taskq/Makefile, which `sam build` runs.)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

@@ -155,6 +155,7 @@ def sizes() -> dict[str, Any]:
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
+                "--no-deps",  # as layers/taskq/Makefile builds it: every package is pinned there
                 "--target",
                 str(target),
                 "-r",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import hot_queue as hot_queue_section
 from . import online as online_section
+from . import pricing as pricing_section
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -170,14 +172,24 @@ def online(o: dict[str, Any]) -> str:
     return online_section.render(o, _table)
 
 
+def hot_queue(h: dict[str, Any]) -> str:
+    return hot_queue_section.render(h, _table)
+
+
+def pricing(p: dict[str, Any]) -> str:
+    return pricing_section.render(p, _table)
+
+
 SECTIONS = {
     "cost": cost,
     "depth": depth,
     "contention": contention,
+    "hot_queue": hot_queue,
     "cold_start": cold_start,
     "overhead": overhead,
     "online": online,
     "client": client,
+    "pricing": pricing,
 }
 
 

@@ -1,9 +1,11 @@
 """`make bench`: every measurement in one run, a table on stdout, bench/results/latest.json.
 `make bench BENCH_ARGS=--quick` (CI) runs every section briefly into bench/results/quick.json.
 
-dynalite is started once for the depth and contention runs (fresh tables for each). Cost is
-counted on moto in-process (see cost.py), cold start and overhead need no server; online
-starts its own `taskq serve` process (see online.py).
+dynalite is started once for the depth, contention and hot-queue runs (fresh tables for each;
+hot_queue puts its partition-limit simulator in front of it). Cost is counted on moto
+in-process (see cost.py), cold start and overhead need no server; online starts its own
+`taskq serve` process (see online.py). Pricing comes last: it prices this run's cost and
+overhead figures (else latest.json's).
 """
 
 from __future__ import annotations
@@ -16,14 +18,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import client, coldstart, contention, cost, depth, machine, online, overhead, report, targets
+from . import (
+    client,
+    coldstart,
+    contention,
+    cost,
+    depth,
+    hot_queue,
+    machine,
+    online,
+    overhead,
+    pricing,
+    report,
+    targets,
+)
 from .server import dynalite
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 # A --quick run (CI) proves the harness works; its figures are not for the record, so they never
 # replace latest.json.
 QUICK_RESULTS = RESULTS.with_name("quick.json")
-SECTIONS = ("cost", "depth", "contention", "cold_start", "overhead", "online", "client")
+SECTIONS = ("cost", "depth", "contention", "hot_queue", "cold_start", "overhead", "online", "client", "pricing")
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,7 @@ class Sizes:
     online: online.Sizes = field(default_factory=online.Sizes)
     client_tasks: int = client.TASKS
     client_concurrency: tuple[int, ...] = client.CONCURRENCY
+    hot_queue: hot_queue.Sizes = field(default_factory=hot_queue.Sizes)
 
 
 # Every section, briefly: about a minute on a 2-core machine.
@@ -52,6 +68,7 @@ QUICK = Sizes(
     online=online.QUICK,
     client_tasks=60,
     client_concurrency=(1, 8),
+    hot_queue=hot_queue.QUICK,
 )
 
 
@@ -89,7 +106,7 @@ def main() -> None:
     timings: dict[str, float] = {}
     if "cost" in wanted:
         results["cost"] = _timed("cost", timings, cost.run)
-    if {"depth", "contention"} & set(wanted):
+    if {"depth", "contention", "hot_queue"} & set(wanted):
         with dynalite() as endpoint:
             if "depth" in wanted:
                 results["depth"] = _timed(
@@ -101,6 +118,8 @@ def main() -> None:
                     timings,
                     lambda: contention.run(endpoint, sizes.contention_tasks, sizes.taker_counts),
                 )
+            if "hot_queue" in wanted:
+                results["hot_queue"] = _timed("hot_queue", timings, lambda: hot_queue.run(endpoint, sizes.hot_queue))
     if "cold_start" in wanted:
         results["cold_start"] = _timed(
             "cold_start", timings, lambda: coldstart.run(sizes.cold_start_runs, sizes.package_sizes)
@@ -111,6 +130,8 @@ def main() -> None:
         results["online"] = _timed("online", timings, lambda: online.run(sizes.online))
     if "client" in wanted:
         results["client"] = _timed("client", timings, lambda: client.run(sizes.client_tasks, sizes.client_concurrency))
+    if "pricing" in wanted:  # from this run's cost and overhead figures, else latest.json's
+        results["pricing"] = _timed("pricing", timings, lambda: pricing.run(results))
 
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["seconds"] = timings

@@ -1,4 +1,4 @@
-"""The targets of issues 7, 11 and 16, checked against a run's results."""
+"""The targets of issues 7, 11, 14 and 16, checked against a run's results."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ ONLINE_OVERHEAD_P50_MS_MAX = 50
 EVENT_P50_MS_MAX = 100
 EVENT_P99_MS_MAX = 250
 WAIT_REQUESTS_PER_SECOND_MAX = 10
+HOT_QUEUE_OF_TARGET_MIN = 0.8  # issue 14: within 20 % of K x 500 tasks/s (scaled, see hot_queue.py)
+BATCHED_CHEAPER_MIN = 5.0  # issue 14: the batched routes >= 5x cheaper per task than the single ones
 CLIENT_OF_RAW_MIN = 0.9  # issue 13: the library's worker keeps >= 90% of a raw HTTP loop's throughput
 
 
@@ -104,6 +106,27 @@ def check(results: dict[str, Any]) -> list[dict[str, Any]]:
                 checks.append(target(name, r["of_raw"], f">= {CLIENT_OF_RAW_MIN}", r["of_raw"] >= CLIENT_OF_RAW_MIN))
             name = f"client {r['impl']} concurrency {r['concurrency']}: duplicates"
             checks.append(target(name, r["duplicates"], "0", r["duplicates"] == 0, guarantee=True))
+    if hot := results.get("hot_queue"):
+        checks += hot_queue_checks(hot)
+    if prices := results.get("pricing"):
+        for take, ratio in prices["single_over_batched"].items():
+            name = f"cost per task: single routes (take {take}) / batched routes"
+            checks.append(target(name, ratio, f">= {BATCHED_CHEAPER_MIN}", ratio >= BATCHED_CHEAPER_MIN))
+    return checks
+
+
+def hot_queue_checks(h: dict[str, Any]) -> list[dict[str, Any]]:
+    checks = []
+    for r in h["runs"]:
+        if r["supported"]:
+            limit = f">= {HOT_QUEUE_OF_TARGET_MIN} of {r['target_tasks_per_s']:.0f} tasks/s"
+            ok = r["of_target"] >= HOT_QUEUE_OF_TARGET_MIN
+            checks.append(target(f"hot queue K={r['shards']}: tasks/s of K x 500/scale", r["of_target"], limit, ok))
+    f = h["fifo"]
+    if f["supported"]:
+        value = f"{f['taken']}/{f['tasks']}, {'exact' if f['exact'] else 'not exact'}"
+        ok = f["exact"] and f["taken"] == f["tasks"]
+        checks.append(target(f"hot queue fifo order at K={f['shards']}", value, "exact", ok, guarantee=True))
     return checks
 
 
