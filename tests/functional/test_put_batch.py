@@ -137,3 +137,13 @@ def test_a_key_that_may_not_put_is_refused_whole(worker: Caller) -> None:
 def test_no_key_is_401(worker: Caller) -> None:
     assert call("POST", PATH, {"tasks": [item()]}, None).status == 401
     assert waiting_ids(worker) == []
+
+
+def test_the_openapi_document_describes_both_batched_routes() -> None:
+    document = call("GET", "/openapi.json", None, None).body
+
+    for path, field in (("/v1/queue/put-batch", "tasks"), ("/v1/queue/complete-batch", "results")):
+        schema = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        model = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+        assert model["required"] == [field], path
+        assert model["properties"][field]["maxItems"] == 100, path
