@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import client, coldstart, contention, cost, depth, machine, online, overhead, report, targets
+from . import batched, client, coldstart, contention, cost, depth, machine, online, overhead, report, targets
 from .server import dynalite
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 # A --quick run (CI) proves the harness works; its figures are not for the record, so they never
 # replace latest.json.
 QUICK_RESULTS = RESULTS.with_name("quick.json")
-SECTIONS = ("cost", "depth", "contention", "cold_start", "overhead", "online", "client")
+SECTIONS = ("cost", "depth", "contention", "cold_start", "overhead", "online", "client", "batched")
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class Sizes:
     online: online.Sizes = field(default_factory=online.Sizes)
     client_tasks: int = client.TASKS
     client_concurrency: tuple[int, ...] = client.CONCURRENCY
+    batched_tasks: int = batched.TASKS
 
 
 # Every section, briefly: about a minute on a 2-core machine.
@@ -52,6 +53,7 @@ QUICK = Sizes(
     online=online.QUICK,
     client_tasks=60,
     client_concurrency=(1, 8),
+    batched_tasks=200,
 )
 
 
@@ -111,6 +113,8 @@ def main() -> None:
         results["online"] = _timed("online", timings, lambda: online.run(sizes.online))
     if "client" in wanted:
         results["client"] = _timed("client", timings, lambda: client.run(sizes.client_tasks, sizes.client_concurrency))
+    if "batched" in wanted:
+        results["batched"] = _timed("batched", timings, lambda: batched.run(sizes.batched_tasks))
 
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["seconds"] = timings

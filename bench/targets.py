@@ -26,6 +26,7 @@ ONLINE_OVERHEAD_P50_MS_MAX = 50
 EVENT_P50_MS_MAX = 100
 EVENT_P99_MS_MAX = 250
 WAIT_REQUESTS_PER_SECOND_MAX = 10
+API_REQUESTS_PER_TASK_MAX = 0.15  # issue 14: put-batch 100 / take 10 / complete-batch 10
 CLIENT_OF_RAW_MIN = 0.9  # issue 13: the library's worker keeps >= 90% of a raw HTTP loop's throughput
 
 
@@ -104,6 +105,11 @@ def check(results: dict[str, Any]) -> list[dict[str, Any]]:
                 checks.append(target(name, r["of_raw"], f">= {CLIENT_OF_RAW_MIN}", r["of_raw"] >= CLIENT_OF_RAW_MIN))
             name = f"client {r['impl']} concurrency {r['concurrency']}: duplicates"
             checks.append(target(name, r["duplicates"], "0", r["duplicates"] == 0, guarantee=True))
+    if batched := results.get("batched"):
+        for mix in ("batched", "batched_complete_100"):
+            n, sizes = batched[mix]["api_requests_per_task"], batched[mix]["sizes"]
+            name = f"API requests/task, put-batch {sizes['put']} / take {sizes['take']} / complete {sizes['complete']}"
+            checks.append(target(name, n, f"<= {API_REQUESTS_PER_TASK_MAX}", n <= API_REQUESTS_PER_TASK_MAX))
     return checks
 
 
