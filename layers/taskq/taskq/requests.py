@@ -128,11 +128,26 @@ class PutBatchItem(PutRequest):
 MAX_BATCH_ITEMS = 100
 
 
+def _items_like(model: type[BaseModel]) -> Any:
+    """The OpenAPI schema of a batch's items: `model`'s, though each item is validated on its
+    own (a bad one is that item's error, not the request's). Built only when the document is."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        schema["items"] = model.model_json_schema()
+
+    return extra
+
+
 class PutBatchRequest(RequestBody):
     """`POST /v1/queue/put-batch` (spec §3.13). Items are checked one by one (a bad one is that
     item's error), so here they are any JSON value."""
 
-    tasks: list[Any] = Field(min_length=1, max_length=MAX_BATCH_ITEMS, description="put bodies, 1..100")
+    tasks: list[Any] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_ITEMS,
+        description="put bodies, 1..100",
+        json_schema_extra=_items_like(PutBatchItem),
+    )
 
 
 class CompleteBatchItem(RequestBody):
@@ -145,7 +160,10 @@ class CompleteBatchRequest(RequestBody):
     """`POST /v1/queue/complete-batch` (spec §3.13); items are checked one by one."""
 
     results: list[Any] = Field(
-        min_length=1, max_length=MAX_BATCH_ITEMS, description="{task_id, lease_id, result}, 1..100"
+        min_length=1,
+        max_length=MAX_BATCH_ITEMS,
+        description="{task_id, lease_id, result}, 1..100",
+        json_schema_extra=_items_like(CompleteBatchItem),
     )
 
 
