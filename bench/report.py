@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import batched as batched_section
 from . import hot_queue as hot_queue_section
 from . import online as online_section
 from . import pricing as pricing_section
@@ -172,6 +173,10 @@ def online(o: dict[str, Any]) -> str:
     return online_section.render(o, _table)
 
 
+def batched(b: dict[str, Any]) -> str:
+    return batched_section.render(b, _table)
+
+
 def hot_queue(h: dict[str, Any]) -> str:
     return hot_queue_section.render(h, _table)
 
@@ -189,6 +194,7 @@ SECTIONS = {
     "overhead": overhead,
     "online": online,
     "client": client,
+    "batched": batched,
     "pricing": pricing,
 }
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import (
+    batched,
     client,
     coldstart,
     contention,
@@ -38,7 +39,18 @@ RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 # A --quick run (CI) proves the harness works; its figures are not for the record, so they never
 # replace latest.json.
 QUICK_RESULTS = RESULTS.with_name("quick.json")
-SECTIONS = ("cost", "depth", "contention", "hot_queue", "cold_start", "overhead", "online", "client", "pricing")
+SECTIONS = (
+    "cost",
+    "depth",
+    "contention",
+    "hot_queue",
+    "cold_start",
+    "overhead",
+    "online",
+    "client",
+    "batched",
+    "pricing",
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,7 @@ class Sizes:
     client_tasks: int = client.TASKS
     client_concurrency: tuple[int, ...] = client.CONCURRENCY
     hot_queue: hot_queue.Sizes = field(default_factory=hot_queue.Sizes)
+    batched_tasks: int = batched.TASKS
 
 
 # Every section, briefly: about a minute on a 2-core machine.
@@ -69,6 +82,7 @@ QUICK = Sizes(
     client_tasks=60,
     client_concurrency=(1, 8),
     hot_queue=hot_queue.QUICK,
+    batched_tasks=200,
 )
 
 
@@ -130,6 +144,8 @@ def main() -> None:
         results["online"] = _timed("online", timings, lambda: online.run(sizes.online))
     if "client" in wanted:
         results["client"] = _timed("client", timings, lambda: client.run(sizes.client_tasks, sizes.client_concurrency))
+    if "batched" in wanted:
+        results["batched"] = _timed("batched", timings, lambda: batched.run(sizes.batched_tasks))
     if "pricing" in wanted:  # from this run's cost and overhead figures, else latest.json's
         results["pricing"] = _timed("pricing", timings, lambda: pricing.run(results))
 

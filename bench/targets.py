@@ -28,6 +28,7 @@ EVENT_P99_MS_MAX = 250
 WAIT_REQUESTS_PER_SECOND_MAX = 10
 HOT_QUEUE_OF_TARGET_MIN = 0.8  # issue 14: within 20 % of K x 500 tasks/s (scaled, see hot_queue.py)
 BATCHED_CHEAPER_MIN = 5.0  # issue 14: the batched routes >= 5x cheaper per task than the single ones
+API_REQUESTS_PER_TASK_MAX = 0.15  # issue 14: put-batch 100 / take 10 / complete-batch 10
 CLIENT_OF_RAW_MIN = 0.9  # issue 13: the library's worker keeps >= 90% of a raw HTTP loop's throughput
 
 
@@ -106,6 +107,11 @@ def check(results: dict[str, Any]) -> list[dict[str, Any]]:
                 checks.append(target(name, r["of_raw"], f">= {CLIENT_OF_RAW_MIN}", r["of_raw"] >= CLIENT_OF_RAW_MIN))
             name = f"client {r['impl']} concurrency {r['concurrency']}: duplicates"
             checks.append(target(name, r["duplicates"], "0", r["duplicates"] == 0, guarantee=True))
+    if batched := results.get("batched"):
+        for mix in ("batched", "batched_complete_100"):
+            n, sizes = batched[mix]["api_requests_per_task"], batched[mix]["sizes"]
+            name = f"API requests/task, put-batch {sizes['put']} / take {sizes['take']} / complete {sizes['complete']}"
+            checks.append(target(name, n, f"<= {API_REQUESTS_PER_TASK_MAX}", n <= API_REQUESTS_PER_TASK_MAX))
     if hot := results.get("hot_queue"):
         checks += hot_queue_checks(hot)
     if prices := results.get("pricing"):

@@ -17,7 +17,13 @@ from typing import Any
 from urllib.parse import quote
 
 DEFAULT_URL = "http://127.0.0.1:3000"
-TABLE_COLUMNS = ("queue", "task_id", "status", "level", "endpoint", "attempts", "lease_id")
+TABLE_COLUMNS = ("queue", "task_id", "status", "level", "endpoint", "attempts", "lease_id", "code", "message")
+# The batched routes (spec §3.13): the command, its path and the body's list field.
+BATCH_ROUTES = {
+    "put-batch": ("/v1/queue/put-batch", "tasks"),
+    "complete-batch": ("/v1/queue/complete-batch", "results"),
+}
+BATCH_ITEMS = 100
 
 
 class ApiError(Exception):
@@ -99,6 +105,34 @@ def render_table(answer: Any) -> str:
         width = max(len(k) for k in answer)
         return "\n".join(f"{k.ljust(width)}  {_cell(v)}" for k, v in answer.items())
     return json.dumps(answer)
+
+
+def jsonl_items(path: str) -> list[Any]:
+    """The JSON values of a file, one a line (`-`: standard input); blank lines skipped."""
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    items = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"taskq: {path}, line {number}: not valid JSON: {e}") from e
+    if not items:
+        raise SystemExit(f"taskq: {path}: no items")
+    return items
+
+
+def batch_entries(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Sends a JSON-lines file to a batched route, 100 items a request; the answer's entries in
+    the file's order, as `{"task_id", "code", "message"?}` rows for both routes."""
+    path, field = BATCH_ROUTES[args.command]
+    items = jsonl_items(args.file)
+    rows = []
+    for start in range(0, len(items), BATCH_ITEMS):
+        for entry in call(args.url, args.key, "POST", path, {field: items[start : start + BATCH_ITEMS]})["data"]:
+            error = entry.get("error")  # put-batch nests an item's error; complete-batch does not
+            rows.append({"task_id": entry.get("task_id")} | (error or {"code": 200} | entry))
+    return rows
 
 
 def request_for(args: argparse.Namespace) -> tuple[str, str, Any, dict[str, str]]:
@@ -248,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     take.add_argument("--process-timeout", type=int, help="lease in seconds")
     take.add_argument("--max-retries", type=int, help="process_max_retries")
     take.add_argument("--min-age", type=int, help="min_age_seconds")
+    put_batch = command("put-batch", "put many tasks: a JSON-lines file of put bodies (+ idempotency_key)")
+    put_batch.add_argument("file", help="one put body a line; - for standard input")
+    complete_batch = command("complete-batch", "complete many tasks: a JSON-lines file")
+    complete_batch.add_argument("file", help='one {"task_id", "lease_id", "result"} a line; - for standard input')
     complete = command("complete", "complete a running task with its result")
     complete.add_argument("task_id")
     complete.add_argument("--result", type=json_argument, default={"status_code": 200}, help="JSON object, or @file")
@@ -298,9 +336,13 @@ def main(argv: list[str] | None = None) -> int:
         os._exit(status)
     if getattr(args, "keys_command", None) == "bootstrap-admin":
         return bootstrap_admin(args)
-    method, path, body, headers = request_for(args)
     tty = sys.stdout.isatty() and not args.json
     try:
+        if args.command in BATCH_ROUTES:  # exit 1 when any item was refused; every row is printed
+            rows = batch_entries(args)
+            print(render_table(rows) if tty else json.dumps(rows))
+            return 0 if all(row["code"] == 200 for row in rows) else 1
+        method, path, body, headers = request_for(args)
         if args.command == "put" and args.mode in ONLINE_MODES:
             return online_put(args, body, headers, tty)
         answer = call(args.url, args.key, method, path, body, headers)

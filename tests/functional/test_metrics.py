@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from apigw import Caller
+from apigw import Caller, call
 from steps import complete, put, register, take
 
 from taskq.observability import PowertoolsTelemetry
@@ -50,3 +50,20 @@ def test_puts_takes_completes_and_lost_claims_are_counted(
     assert emf_counts(output) == {"TasksPut": 2, "TasksTaken": 1, "ClaimConflicts": 1, "TasksCompleted": 1}
     completed = next(r for r in caplog.records if r.getMessage() == "task completed")
     assert (completed.task_id, completed.queue) == (task["task_id"], "m:0")
+
+
+def test_the_batched_routes_count_each_task(
+    admin: Caller, producer: Caller, worker: Caller, store, clock, callback_guard, serve, capsys, monkeypatch
+) -> None:
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    serve(QueueService(store, clock, callback_guard=callback_guard, telemetry=PowertoolsTelemetry()))
+    register(admin, "m")
+    tasks = [{"queue": "m", "endpoint": "/v1/x", "data": {"n": n}} for n in range(12)]
+    assert call("POST", "/v1/queue/put-batch", {"tasks": [*tasks, {"queue": "m"}]}, producer).status == 200
+    taken = take(worker, ["m:0"], 12)["m:0"]
+    results = [{"task_id": t["task_id"], "lease_id": t["lease_id"], "result": {}} for t in taken]
+
+    assert call("POST", "/v1/queue/complete-batch", {"results": results}, worker).status == 200
+
+    counts = emf_counts(capsys.readouterr().out)
+    assert (counts["TasksPut"], counts["TasksCompleted"]) == (12, 12)

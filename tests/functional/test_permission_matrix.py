@@ -45,6 +45,23 @@ def task_path(world: World, action: str = "") -> str:
     return f"/v1/queue/{world.running['task_id']}" + (f"/{action}" if action else "")
 
 
+def batch_item(answer: Answer) -> Answer:
+    """A batched route's answer (spec §3.13) as its one item's: the item's status, and its error
+    as the error body a single route would answer."""
+    if answer.status != 200:
+        return answer
+    [entry] = answer.body["data"]
+    error = entry.get("error") or (entry if entry.get("code", 200) != 200 else None)
+    if error is None:
+        return Answer(200, entry, answer.headers)
+    body = {"code": error["code"], "message": error["message"], "timestamp": answer.body["timestamp"]}
+    return Answer(error["code"], body, answer.headers)
+
+
+def completion(world: World) -> dict[str, Any]:
+    return {"task_id": world.running["task_id"], "lease_id": world.running["lease_id"], "result": {"status_code": 200}}
+
+
 # route -> (request, what a 2xx answer's body must be)
 Send = Callable[[Caller, World], Answer]
 Check = Callable[[Any, World], bool]
@@ -61,6 +78,12 @@ ROUTES: dict[str, tuple[Send, Check]] = {
         lambda c, w: call("POST", "/v1/queue/put", {"queue": "alpha", "endpoint": CHAT, "data": {"n": 1}}, c),
         lambda body, w: body["code"] == 200 and body["data"].startswith("TASK-"),
     ),
+    "put-batch alpha": (
+        lambda c, w: batch_item(
+            call("POST", "/v1/queue/put-batch", {"tasks": [{"queue": "alpha", "endpoint": CHAT, "data": {}}]}, c)
+        ),
+        lambda body, w: body["task_id"].startswith("TASK-"),
+    ),
     "take alpha:0": (
         lambda c, w: call("POST", "/v1/queue/take", {"queues": ["alpha:0"], "size": 5}, c),
         lambda body, w: [t["task_id"] for t in body["alpha:0"]] == [w.waiting],
@@ -76,6 +99,10 @@ ROUTES: dict[str, tuple[Send, Check]] = {
     "complete": (
         lambda c, w: call("POST", task_path(w, "complete"), {"status_code": 200}, c, lease(w)),
         lambda body, w: body == w.running["task_id"],
+    ),
+    "complete-batch": (
+        lambda c, w: batch_item(call("POST", "/v1/queue/complete-batch", {"results": [completion(w)]}, c)),
+        lambda body, w: body == {"task_id": w.running["task_id"], "code": 200},
     ),
     "heartbeat": (
         lambda c, w: call("POST", task_path(w, "heartbeat"), {"process_timeout": 30}, c, lease(w)),
@@ -110,11 +137,14 @@ MATRIX: dict[str, dict[str, int]] = {
     "register gamma": {"admin": 200} | ADMIN_ONLY,
     "metadata alpha": {"admin": 200, "P1": 200, "P2": 200, "PA": 200, "PB": 403, "WA": 200, "WB": 403},
     "put alpha": {"admin": 200, "P1": 200, "P2": 200, "PA": 200, "PB": 403, "WA": 403, "WB": 403},
+    "put-batch alpha": {"admin": 200, "P1": 200, "P2": 200, "PA": 200, "PB": 403, "WA": 403, "WB": 403},
     "take alpha:0": {"admin": 200, "P1": 403, "P2": 403, "PA": 403, "PB": 403, "WA": 200, "WB": 403},
     # Permission before existence (§3.3): outside the patterns 403, inside them 404.
     "take gamma:0 (unregistered)": {"admin": 404, "P1": 403, "P2": 403, "PA": 403, "PB": 403, "WA": 403, "WB": 403},
     "get": {"admin": 200, "P1": 200, "P2": 404, "PA": 404, "PB": 404, "WA": 200, "WB": 404},
     "complete": LEASED,
+    # A key whose role may not complete is refused whole, before any task is read (spec §3.13).
+    "complete-batch": LEASED | {"P1": 403, "P2": 403, "PA": 403, "PB": 403},
     "heartbeat": LEASED,
     "retry": LEASED,
     "cancel": {"admin": 202, "P1": 202, "P2": 404, "PA": 404, "PB": 404, "WA": 403, "WB": 404},
@@ -123,7 +153,7 @@ MATRIX: dict[str, dict[str, int]] = {
     "revoke key": {"admin": 204} | ADMIN_ONLY,
 }
 # Routes addressed by a task id: "not yours" must read exactly like "no such task" (§2).
-TASK_ROUTES = {"get", "complete", "heartbeat", "retry", "cancel"}
+TASK_ROUTES = {"get", "complete", "complete-batch", "heartbeat", "retry", "cancel"}
 UNKNOWN_TASK = "TASK-0000000000000-unknown"
 # Cells where the code is known to disagree with the spec: (route, caller) -> reason.
 BUGS: dict[tuple[str, str], str] = {}

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from taskq import batched
 from taskq.errors import LeaseConflict, TaskqError
 from taskq.models import Principal, Role, Strategy
 from taskq.requests import HeartbeatRequest, PutRequest, RetryRequest, TakeRequest
@@ -26,6 +27,7 @@ FREE_QUEUES = ("jobs:1", "jobs:2", "mail:1")  # taken with fifo, round_robin, ac
 SEQUENTIAL_QUEUES = ("seq:1", "seq:2")  # taken with sequential only: one running task at a time
 WORKER = Principal("ak-worker", Role.WORKER)
 ADMIN = Principal("ak-admin", Role.ADMIN)
+PUT_BATCH_SHARE = 0.3  # puts sent as a put-batch of 1-4 items
 STATUS_CODES = (200, 200, 201, "200", None, 500, 404, "503")
 # Some results too large to be stored on the task: written to the Results table, then the status.
 LARGE_RESULT_SHARE = 0.15
@@ -76,25 +78,52 @@ class Producer(Actor):
             self.ctx.scheduler.point()
 
     def put(self, principal: Principal, i: int) -> list[str]:
-        name, level = self.rng.choice(FREE_QUEUES + SEQUENTIAL_QUEUES).split(":")
-        request = PutRequest(
-            queue=name,
-            endpoint=ENDPOINT,
-            level=int(level),
-            data={"n": i, "by": self.name},
-            callback_url=CALLBACK_URL if self.rng.random() < 0.5 else "",
-            timeout=self.rng.choice((30, 60, 120, 300)),
-        )
+        if self.rng.random() < PUT_BATCH_SHARE:
+            return self.put_batch(principal, i)
+        request = self.request(i)
         key = f"{self.name}-{i}" if self.rng.random() < 0.4 else None
         sends = 1 if key is None else self.rng.choice((1, 2, 3))  # a client repeats a keyed put
         acknowledged = []
         for _ in range(sends):
             answer = self.call("put", lambda: self.service.put(principal, request, key))
             if isinstance(answer, str):
-                self.history.puts.append(Put(self.name, principal.ak, answer, key, self.now()))
-                self.history.log(answer, self.now(), self.name, f"put {request.queue}:{level} key={key} acknowledged")
+                self.acknowledge(principal, answer, key, f"put {request.queue}:{request.level}")
                 acknowledged.append(answer)
         return acknowledged[:1]
+
+    def request(self, i: int, part: int = 0) -> PutRequest:
+        name, level = self.rng.choice(FREE_QUEUES + SEQUENTIAL_QUEUES).split(":")
+        return PutRequest(
+            queue=name,
+            endpoint=ENDPOINT,
+            level=int(level),
+            data={"n": i, "part": part, "by": self.name},
+            callback_url=CALLBACK_URL if self.rng.random() < 0.5 else "",
+            timeout=self.rng.choice((30, 60, 120, 300)),
+        )
+
+    def put_batch(self, principal: Principal, i: int) -> list[str]:
+        """put-batch (spec §3.13): a few items, some keyed; a client repeats a batch with keys."""
+        items = []
+        for part in range(self.rng.randint(1, 4)):
+            key = f"{self.name}-{i}-{part}" if self.rng.random() < 0.6 else None
+            items.append(self.request(i, part).model_dump(mode="json") | ({"idempotency_key": key} if key else {}))
+        keyed = any("idempotency_key" in item for item in items)
+        first: dict[int, str] = {}
+        for _ in range(self.rng.choice((1, 2, 3)) if keyed else 1):
+            answer = self.call("put-batch", lambda: batched.put_batch(self.service, principal, items))
+            if not isinstance(answer, list):
+                continue
+            for n, (item, entry) in enumerate(zip(items, answer, strict=True)):
+                if "task_id" in entry:
+                    where = f"put-batch item {n} {item['queue']}:{item['level']}"
+                    self.acknowledge(principal, entry["task_id"], item.get("idempotency_key"), where)
+                    first.setdefault(n, entry["task_id"])
+        return list(first.values())
+
+    def acknowledge(self, principal: Principal, task_id: str, key: str | None, what: str) -> None:
+        self.history.puts.append(Put(self.name, principal.ak, task_id, key, self.now()))
+        self.history.log(task_id, self.now(), self.name, f"{what} key={key} acknowledged")
 
     def cancel(self, principal: Principal, task_id: str) -> None:
         self.history.cancel_sent.setdefault(task_id, self.now())

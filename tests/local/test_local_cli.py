@@ -91,3 +91,30 @@ def test_tables_for_a_terminal():
     assert render_table("TASK-1") == "TASK-1"
     task = render_table({"task_id": "TASK-1", "data": {"x": 1}}).splitlines()
     assert task == ["task_id  TASK-1", 'data     {"x": 1}']
+
+
+def test_put_batch_and_complete_batch_from_json_lines(local_server: ServerProcess, tmp_path):
+    queue = f"cli-{uuid.uuid4().hex[:8]}"
+    taskq(local_server, "register", queue, "/v1/x")
+    puts = tmp_path / "puts.jsonl"
+    lines = [{"queue": queue, "endpoint": "/v1/x", "data": {"n": n}, "idempotency_key": f"k-{n}"} for n in range(3)]
+    puts.write_text("\n".join(json.dumps(line) for line in lines) + "\n\n")
+
+    put = taskq(local_server, "put-batch", str(puts))
+    assert put.returncode == 0, put.stderr
+    ids = [row["task_id"] for row in json.loads(put.stdout)]
+    assert json.loads(taskq(local_server, "put-batch", str(puts)).stdout) == [
+        {"task_id": task_id, "code": 200} for task_id in ids
+    ]  # the keys make a repeat create nothing
+
+    taken = json.loads(taskq(local_server, "take", f"{queue}:0", "--size", "5").stdout)[f"{queue}:0"]
+    assert [t["task_id"] for t in taken] == ids
+    results = tmp_path / "results.jsonl"
+    items = [{"task_id": t["task_id"], "lease_id": t["lease_id"], "result": {"status_code": 200}} for t in taken]
+    results.write_text("\n".join(json.dumps(i) for i in [*items[:2], items[2] | {"lease_id": "LEASE-stale"}]))
+
+    done = taskq(local_server, "complete-batch", str(results))
+    assert done.returncode == 1  # one item was refused
+    rows = json.loads(done.stdout)
+    assert [(r["task_id"], r["code"]) for r in rows] == [(ids[0], 200), (ids[1], 200), (ids[2], 409)]
+    assert rows[2]["message"].startswith("X-Lease-Id:")

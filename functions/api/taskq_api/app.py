@@ -12,12 +12,13 @@ from taskq.observability import publish_metrics
 from taskq.requests import parse_json_body
 
 from .errors import refuse_before_routing, register_error_handlers
-from .routes import batches, console, events, files, keys, leases, meta, queue
+from .routes import batched, batches, console, events, files, keys, leases, meta, queue
 
 logger = Logger()
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
 app.include_router(meta.router)
 app.include_router(queue.router)
+app.include_router(batched.router)
 app.include_router(leases.router)
 app.include_router(events.router)
 app.include_router(keys.router)

@@ -4,6 +4,7 @@ the domain's Telemetry protocol (telemetry.py). Imported only by the functions' 
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -13,12 +14,16 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 # The function's Logger (same service name) formats these lines; one Metrics per process.
 logger = Logger(child=True)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "taskq")
+# add_metric reads, appends to and stores back a metric's entry: two threads counting at once (the
+# completes of one complete-batch) could lose one count without this lock.
+_metrics_lock = threading.Lock()
 
 
 class PowertoolsTelemetry:
     def count(self, metric: str, value: int = 1) -> None:
         if value:
-            metrics.add_metric(name=metric, unit=MetricUnit.Count, value=value)
+            with _metrics_lock:
+                metrics.add_metric(name=metric, unit=MetricUnit.Count, value=value)
 
     def log(self, message: str, level: str = "info", **fields: Any) -> None:
         getattr(logger, level)(message, extra=fields, stacklevel=2)

@@ -115,6 +115,58 @@ class PutRequest(RequestBody):
         return url
 
 
+class PutBatchItem(PutRequest):
+    """One item of put-batch: a put body and its own key (the single put's `Idempotency-Key`)."""
+
+    idempotency_key: str | None = Field(None, min_length=1, max_length=128)
+
+    def put_request(self) -> PutRequest:
+        """The item as the single put's body, so a key's body hash is the same on both routes."""
+        return PutRequest.model_construct(**self.model_dump(exclude={"idempotency_key"}))
+
+
+MAX_BATCH_ITEMS = 100
+
+
+def _items_like(model: type[BaseModel]) -> Any:
+    """The OpenAPI schema of a batch's items: `model`'s, though each item is validated on its
+    own (a bad one is that item's error, not the request's). Built only when the document is."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        schema["items"] = model.model_json_schema()
+
+    return extra
+
+
+class PutBatchRequest(RequestBody):
+    """`POST /v1/queue/put-batch` (spec §3.13). Items are checked one by one (a bad one is that
+    item's error), so here they are any JSON value."""
+
+    tasks: list[Any] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_ITEMS,
+        description="put bodies, 1..100",
+        json_schema_extra=_items_like(PutBatchItem),
+    )
+
+
+class CompleteBatchItem(RequestBody):
+    task_id: str = Field(min_length=1, max_length=128)
+    lease_id: str | None = Field(None, min_length=1, max_length=128, description="the take's lease; fenced when given")
+    result: dict[str, Any]
+
+
+class CompleteBatchRequest(RequestBody):
+    """`POST /v1/queue/complete-batch` (spec §3.13); items are checked one by one."""
+
+    results: list[Any] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_ITEMS,
+        description="{task_id, lease_id, result}, 1..100",
+        json_schema_extra=_items_like(CompleteBatchItem),
+    )
+
+
 # Printable ASCII without spaces: an event name goes on an SSE `event:` line as it is.
 EventName = Annotated[str, Field(pattern=r"^[!-~]{1,128}$", description="printable ASCII, no spaces, 1..128")]
 

@@ -28,7 +28,7 @@ from .requests import (
     RetryRequest,
     TakeRequest,
 )
-from .store import DynamoStore, IdempotencyRecord, body_hash
+from .store import DynamoStore, IdempotencyRecord, NewTask, PutOutcome, body_hash
 from .store.transitions import INLINE_RESULT_BYTES
 from .take import TakeRun
 from .telemetry import NO_TELEMETRY, Telemetry
@@ -110,9 +110,7 @@ class QueueService:
         return {"queue": queue, "endpoint": self._require_registered([queue])[queue]}
 
     def _require_registered(self, names: list[str]) -> dict[str, str]:
-        missing = [n for n in names if n not in self._registered]
-        if missing:
-            self._registered |= self._store.queue_endpoints(missing)
+        self.learn_registrations(names)
         for name in names:
             if name not in self._registered:
                 raise QueueNotFound(name)
@@ -121,6 +119,16 @@ class QueueService:
     # --- put ---------------------------------------------------------------------------------
 
     def put(self, principal: Principal, request: PutRequest, idempotency_key: str | None = None) -> str:
+        new = self.new_task(principal, request, idempotency_key)
+        task_id = self._store.put_task(new.task, new.idempotency, new.task.start_time)
+        self.count_put(new.task, task_id)
+        return task_id
+
+    def new_task(
+        self, principal: Principal, request: PutRequest, idempotency_key: str | None = None, task_id: str | None = None
+    ) -> NewTask:
+        """The task a put creates (and its idempotency record), after every check of a put:
+        the key's queues, registration, online rules, sizes, the key, the callback URL."""
         permissions.require_queue(principal, request.queue, PRODUCERS, "put")
         self._require_registered([request.queue])
         online.check_put(request)
@@ -133,7 +141,7 @@ class QueueService:
         now = self._clock.now_ms()
         timeout = request.timeout or DEFAULT_TIMEOUT_SECONDS[request.response_mode]
         task = Task(
-            task_id=new_task_id(now),
+            task_id=task_id or new_task_id(now),
             ak=principal.ak,
             queue=request.queue,
             level=request.level,
@@ -150,10 +158,25 @@ class QueueService:
         record = None
         if idempotency_key is not None:
             record = IdempotencyRecord(principal.ak, idempotency_key, body_hash(request.model_dump(mode="json")))
-        task_id = self._store.put_task(task, record, now)
+        return NewTask(task, record)
+
+    def count_put(self, task: Task, task_id: str) -> None:
         self._telemetry.count("TasksPut")
         self._telemetry.log("task put", task_id=task_id, queue=str(task.queue_level))
-        return task_id
+
+    def put_new(self, tasks: list[NewTask]) -> list[PutOutcome]:
+        """Writes tasks `new_task` made, together (put-batch): per task its id or the conflict."""
+        outcomes = self._store.put_tasks(tasks, self._clock.now_ms())
+        for new, outcome in zip(tasks, outcomes, strict=True):
+            if isinstance(outcome, str):
+                self.count_put(new.task, outcome)
+        return outcomes
+
+    def learn_registrations(self, names: list[str]) -> None:
+        """Reads the registrations of `names` not known yet in one request (a batch's queues)."""
+        missing = sorted({n for n in names if n not in self._registered})
+        if missing:
+            self._registered |= self._store.queue_endpoints(missing)
 
     # --- take --------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx2 as httpx
 
 from . import sse
-from .errors import Conflict, TransportError, error_for
+from .errors import ApiError, Conflict, TransportError, error_for
 from .models import Event, Result, Task
 
 DEFAULT_URL = "http://127.0.0.1:3000"
@@ -119,6 +119,24 @@ class Client:
         )
         headers = {"Idempotency-Key": idempotency_key or f"put-{uuid.uuid4()}"}
         return self._json("POST", "/v1/queue/put", json=body, headers=headers, idempotent=True)["data"]
+
+    def put_batch(self, tasks: Sequence[Mapping[str, Any]]) -> list[str | ApiError]:
+        """Puts many tasks (callback mode) with one request per 100 (spec §3.13). Each item is a
+        put's fields: `queue`, `data` and optionally `endpoint` (default: the queue's), `level`,
+        `callback_url`, `timeout`, `trace_id`, `idempotency_key`. Per item, in order: its task
+        id, or the error the service answered for that item alone. Every item carries a key (one
+        is made up when none is given), so a batch whose answer was lost is sent again safely."""
+        items = []
+        for task in tasks:
+            fields = dict(task)
+            queue, data = fields.pop("queue"), fields.pop("data")
+            body = self._put_body(queue, data, fields.pop("endpoint", None), **fields)
+            items.append(body | {"idempotency_key": body.get("idempotency_key") or f"put-{uuid.uuid4()}"})
+        answers: list[str | ApiError] = []
+        for chunk in _chunks(items):
+            data = self._json("POST", "/v1/queue/put-batch", json={"tasks": chunk}, idempotent=True)["data"]
+            answers += [e["task_id"] if "task_id" in e else _item_error(e["error"]) for e in data]
+        return answers
 
     def get(self, task_id: str) -> Task:
         return Task.model_validate(self._json("GET", _task_path(task_id), idempotent=True))
@@ -245,6 +263,24 @@ class Client:
         headers = {"X-Lease-Id": lease_id} if lease_id else {}
         self._send("POST", f"{_task_path(task_id)}/complete", json=body, headers=headers, idempotent=bool(lease_id))
 
+    def complete_batch(
+        self, results: Sequence[tuple[str, str | None, Result | Mapping[str, Any]]]
+    ) -> list[ApiError | None]:
+        """Completes many tasks, `(task_id, lease_id, result)` each, with one request per 100
+        (spec §3.13). Per item, in order: None when it was accepted, else the error the service
+        answered for that item alone (Conflict: that lease was fenced). Repeated after a lost
+        answer only when every item names its lease, as `complete` is."""
+        items = []
+        for task_id, lease_id, result in results:
+            body = result_body(task_id, result) if isinstance(result, Result) else dict(result)
+            items.append({"task_id": task_id, "result": body} | ({"lease_id": lease_id} if lease_id else {}))
+        answers: list[ApiError | None] = []
+        for chunk in _chunks(items):
+            fenced = all("lease_id" in item for item in chunk)
+            data = self._json("POST", "/v1/queue/complete-batch", json={"results": chunk}, idempotent=fenced)["data"]
+            answers += [None if e["code"] == 200 else _item_error(e) for e in data]
+        return answers
+
     def heartbeat(self, task_id: str, lease_id: str, process_timeout: int | None = None) -> int:
         """Extends the lease; the new lease_expire_time (ms). Conflict when the lease ended."""
         body = {} if process_timeout is None else {"process_timeout": process_timeout}
@@ -289,6 +325,18 @@ def result_body(task_id: str, result: Result | Mapping[str, Any] | None) -> dict
     if isinstance(result, Result):
         return {"status_code": result.status_code, "request_id": task_id, "body": result.body or {}}
     return {"status_code": 200, "request_id": task_id, "body": dict(result or {})}
+
+
+BATCH_ITEMS = 100  # the most a batched route takes in one request
+
+
+def _chunks(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    return [items[i : i + BATCH_ITEMS] for i in range(0, len(items), BATCH_ITEMS)]
+
+
+def _item_error(error: Mapping[str, Any]) -> ApiError:
+    """A batched route's answer for one item (`{"code", "message"}`) as the typed error."""
+    return error_for(int(error["code"]), dict(error))
 
 
 def _event_item(event: Event | Mapping[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from .deliveries import Delivery, DeliveryRecords, Failure
 from .events import EventRecords
 from .files import FileObjects, FileRecords
 from .keys import READY_INDEX, SWEEP_INDEX
+from .put_batch import NewTask, PutOutcome, TaskBatchPuts
 from .queues import QueueRecords
 from .stats import COUNTER_FIELDS, StatsRecords
 from .tasks import ClaimOutcome, IdempotencyConflict, IdempotencyRecord, Lease, TaskRecords
@@ -40,6 +41,8 @@ __all__ = [
     "IdempotencyConflict",
     "IdempotencyRecord",
     "Lease",
+    "NewTask",
+    "PutOutcome",
     "QueueGates",
     "batch_starter_from_env",
     "body_hash",
@@ -50,6 +53,7 @@ __all__ = [
 
 class DynamoStore(
     QueueRecords,
+    TaskBatchPuts,
     TaskRecords,
     TaskTransitions,
     ApiKeyRecords,

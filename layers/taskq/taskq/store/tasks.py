@@ -55,6 +55,14 @@ class IdempotencyConflict(Conflict):
         super().__init__("Idempotency-Key: already used with a different request body")
 
 
+def first_task_of(record: dict[str, Any], idempotency: IdempotencyRecord) -> str:
+    """The task id an existing idempotency record names; 409 when its body differs."""
+    first = from_item(record)
+    if first["body_hash"] != idempotency.body_hash:
+        raise IdempotencyConflict()
+    return first["task_id"]
+
+
 def held_by(lease: Lease, task: Task | None, otherwise: ClaimOutcome) -> tuple[ClaimOutcome, Task | None]:
     """CLAIMED when `task` is running under `lease`: our claim committed and nothing ended it
     since (a cancel right after the claim means the task is not handed out); else `otherwise`."""
@@ -88,26 +96,12 @@ class TaskRecords(StoreBase):
         """Stores a new waiting task. With an idempotency record, the task and the record are
         written in one transaction, so a crash can never leave one without the other; a repeat
         returns the first task's id."""
-        item = to_item(task_attributes(task) | index_attributes(task))
-        put = {"TableName": self._tables.tasks, "Item": item, "ConditionExpression": "attribute_not_exists(task_id)"}
+        put = self._new_task_put(task)
         if idempotency is None:
             self._db.put_item(**put)
             return task.task_id
         key = idempotency_key(idempotency.scope, idempotency.key)
-        record = key | to_item(
-            {
-                "task_id": task.task_id,
-                "body_hash": idempotency.body_hash,
-                "expires_at": now + IDEMPOTENCY_WINDOW_SECONDS * 1000,
-                "ttl": now // 1000 + IDEMPOTENCY_WINDOW_SECONDS,
-            }
-        )
-        record_put = {
-            "TableName": self._tables.control,
-            "Item": record,
-            "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now",
-            "ExpressionAttributeValues": expression_values(now=now),
-        }
+        record_put = self._idempotency_put(idempotency, task.task_id, now)
         for _ in range(5):
             try:
                 self._db.transact_write_items(TransactItems=[{"Put": put}, {"Put": record_put}])
@@ -117,12 +111,31 @@ class TaskRecords(StoreBase):
                     raise
             existing = self._db.get_item(TableName=self._tables.control, Key=key, ConsistentRead=True).get("Item")
             if existing is not None:
-                first = from_item(existing)
-                if first["body_hash"] != idempotency.body_hash:
-                    raise IdempotencyConflict()
-                return first["task_id"]
+                return first_task_of(existing, idempotency)
             time.sleep(0.05)  # a concurrent put with the same key is still committing
         raise Conflict("Idempotency-Key: a concurrent request with this key is in progress; retry")
+
+    def _new_task_put(self, task: Task) -> dict[str, Any]:
+        """The write that creates a task, guarded like every put (docs/design.md state machine)."""
+        item = to_item(task_attributes(task) | index_attributes(task))
+        return {"TableName": self._tables.tasks, "Item": item, "ConditionExpression": "attribute_not_exists(task_id)"}
+
+    def _idempotency_put(self, idempotency: IdempotencyRecord, task_id: str, now: int) -> dict[str, Any]:
+        """The record of an idempotency key, written only where none lives (or it expired)."""
+        record = idempotency_key(idempotency.scope, idempotency.key) | to_item(
+            {
+                "task_id": task_id,
+                "body_hash": idempotency.body_hash,
+                "expires_at": now + IDEMPOTENCY_WINDOW_SECONDS * 1000,
+                "ttl": now // 1000 + IDEMPOTENCY_WINDOW_SECONDS,
+            }
+        )
+        return {
+            "TableName": self._tables.control,
+            "Item": record,
+            "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now",
+            "ExpressionAttributeValues": expression_values(now=now),
+        }
 
     def get_task(self, task_id: str) -> Task | None:
         item = self._db.get_item(TableName=self._tables.tasks, Key=task_key(task_id), ConsistentRead=True).get("Item")
