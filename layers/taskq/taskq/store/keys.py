@@ -143,3 +143,17 @@ def batches_partition(ak: str | None) -> str:
 
 def batch_run_key(batch_id: str) -> dict[str, Any]:
     return to_item({"pk": BATCH_RUNS_PARTITION, "sk": batch_id})
+
+
+# --- uploads of the Batch API's files (docs/design.md "Uploads") --------------------------------
+
+
+def upload_key(upload_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"UPLOAD#{upload_id}", "sk": "UPLOAD"})
+
+
+PART_PREFIX = "PART#"  # an upload's parts share its partition: one Query lists them
+
+
+def upload_part_key(upload_id: str, part_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"UPLOAD#{upload_id}", "sk": f"{PART_PREFIX}{part_id}"})
