@@ -259,21 +259,48 @@ def created_status(caller: Caller, upload_id: str) -> str:
     return "pending" if answer.status == 400 else answer.body["message"].split(" is ")[1].split(";")[0]
 
 
-def test_complete_refuses_parts_of_another_upload_twice_or_out_of_order(producer: Caller):
+def test_complete_needs_every_part_once_in_the_order_added(producer: Caller):
     upload, ids = uploaded_in_parts(producer, [b"a" * MIN_PART, b"b" * MIN_PART])
     _, foreign = uploaded_in_parts(producer, [b"c" * MIN_PART])
 
     assert_error(complete(producer, upload["id"], [ids[0], foreign[0]]), 400, "part_ids", foreign[0])
-    assert_error(complete(producer, upload["id"], [ids[0], ids[0]]), 400, "part_ids", "twice")
+    assert_error(complete(producer, upload["id"], [ids[0], ids[0]]), 400, "part_ids", "once, in the order")
     assert_error(complete(producer, upload["id"], [ids[1], ids[0]]), 400, "part_ids", "order")
+    assert_error(complete(producer, upload["id"], [ids[0]]), 400, "part_ids", "every part")
     assert_error(complete(producer, upload["id"], []), 400, "part_ids")
     assert complete(producer, upload["id"], ids).status == 200
 
 
-def test_every_part_but_the_last_must_reach_s3s_minimum(producer: Caller):
-    upload, ids = uploaded_in_parts(producer, [b"a" * (MIN_PART - 1), b"b" * MIN_PART])
+def test_parts_under_s3s_minimum_are_held_back_and_joined_into_s3_parts_of_at_least_it(
+    producer: Caller, store: DynamoStore, s3
+):
+    parts = [bytes([65 + i]) * 300 for i in range(12)]  # 3,600 bytes in parts of 300
+    upload, ids = uploaded_in_parts(producer, parts)
+    info = store.get_upload(upload["id"])
+    key = file_object_key(info.file_id)
+    sizes = [p["Size"] for p in s3.list_parts(Bucket=BUCKET, Key=key, UploadId=info.s3_upload_id)["Parts"]]
+    assert sizes == [1200, 1200, 1200][: len(sizes)] and len(sizes) == 3  # 4 x 300 = the first >= 1,024
 
-    assert_error(complete(producer, upload["id"], ids), 400, "part_ids", f"at least {MIN_PART} bytes", ids[0])
+    done = complete(producer, upload["id"], ids).body
+
+    assert content_of(producer, done["file"]["id"]) == b"".join(parts)
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="uploads/").get("KeyCount") == 0  # held parts dropped
+
+
+def test_a_part_racing_another_is_409_and_leaves_nothing_in_the_file(
+    producer: Caller, store: DynamoStore, monkeypatch: pytest.MonkeyPatch
+):
+    upload = created(producer, 600)
+    first = part_id(producer, upload["id"], b"a" * 300)
+    stale = store.get_upload(upload["id"])
+    second = part_id(producer, upload["id"], b"b" * 300)
+    monkeypatch.setattr(type(store), "get_upload", lambda self, upload_id: stale)  # read before `second` saved
+
+    assert_error(add_part(producer, upload["id"], b"c" * 300), 409, "at the same time")
+    monkeypatch.undo()
+
+    done = complete(producer, upload["id"], [first, second]).body
+    assert content_of(producer, done["file"]["id"]) == b"a" * 300 + b"b" * 300
 
 
 # --- cancel, expiry, ownership ------------------------------------------------------------------

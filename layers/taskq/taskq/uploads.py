@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, replace
-from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from . import permissions
@@ -22,9 +21,9 @@ if TYPE_CHECKING:  # annotations only: the store imports UploadInfo from here
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # OpenAI's limit for a batch file
 MAX_PART_BYTES = MAX_FILE_BYTES  # OpenAI takes 64 MB; API Gateway's payload limit is 10 MB
+MAX_PARTS = 2_000  # keeps the layout in one item (ids of ~30 bytes; 100 KB parts for 200 MB)
 UPLOAD_SECONDS = 3600  # a pending upload expires an hour after its creation, as OpenAI's
 S3_MIN_PART_BYTES = 5 * 1024 * 1024  # S3 multipart: every part but the last at least 5 MiB
-MAX_PARTS = 10_000  # S3 multipart's part numbers
 
 
 def new_upload_id(now_ms: int) -> str:
@@ -48,6 +47,13 @@ class UploadInfo:
     state: str  # pending, completed or cancelled as stored; `expired` is computed (status)
     file_id: str  # fixed at create, so a retried complete can only ever make this one file
     s3_upload_id: str
+    # The parts' layout: every part id in the order added; the S3 parts (number, ETag) made so
+    # far; the parts held back (id, bytes) until 5 MiB follow; the bytes of all parts.
+    order: tuple[str, ...] = ()
+    s3_parts: tuple[tuple[int, str], ...] = ()
+    held: tuple[tuple[str, int], ...] = ()
+    received: int = 0
+    version: int = 0
 
     def status(self, now_s: int) -> str:
         return "expired" if self.state == "pending" and now_s >= self.expires_at else self.state
@@ -66,21 +72,17 @@ class UploadInfo:
         }
 
 
-@dataclass(frozen=True)
-class PartInfo:
-    part_id: str
-    number: int  # its S3 part number: the order parts arrived in
-    bytes: int
-    etag: str
-    created_at: int
-
-    def to_wire(self, upload_id: str) -> dict[str, Any]:
-        return {"id": self.part_id, "object": "upload.part", "created_at": self.created_at, "upload_id": upload_id}
-
-
 class UploadNotFound(NotFound):
     def __init__(self, upload_id: str) -> None:
         super().__init__(f"upload {upload_id} not found")
+
+
+class UploadPartsGone(Conflict):
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(
+            f"upload_id: the parts of {upload_id} are gone (cancelled, or lost with a local server's restart); "
+            "create a new upload"
+        )
 
 
 class UploadService:
@@ -116,23 +118,33 @@ class UploadService:
         return info.to_wire(created)
 
     def add_part(self, caller: Principal, upload_id: str, data: bytes) -> dict[str, Any]:
+        """Appends a part. S3 wants 5 MiB in every part but the last, OpenAI's parts may be any
+        size (and through API Gateway and Lambda they are smaller): a part is held back as an
+        object of its own until, with the parts after it, 5 MiB are there; then they go to S3
+        as one part. The layout is saved conditionally on the version read: a part racing
+        another answers 409 (which the openai client retries) and leaves nothing in the file."""
         info = self._pending(self._get(caller, upload_id), "adding a part")
         if not data:
             raise BadRequest("data: is empty")
         if len(data) > MAX_PART_BYTES:
             raise PayloadTooLarge(f"data: a part is at most {MAX_PART_BYTES} bytes (10 MB, API Gateway's limit)")
-        now_s = self._clock.now_ms() // 1000
-        # The part's number is taken before its bytes are stored: parts join in arrival order.
-        number = self._store.allocate_part(upload_id, len(data), info.bytes, now_s, MAX_PARTS)
-        if number is None:
-            self._pending(self._get(caller, upload_id), "adding a part")  # what changed meanwhile
+        if info.received + len(data) > info.bytes:
             raise BadRequest(f"data: the parts would add up to more than the upload's bytes ({info.bytes})")
-        etag = self._objects.put_part(info.file_id, info.s3_upload_id, number, data)
-        if etag is None:
-            raise _parts_gone(upload_id)
-        part = PartInfo(new_part_id(), number, len(data), etag, now_s)
-        self._store.put_part(upload_id, part, now_s + file_retention_seconds())
-        return part.to_wire(upload_id)
+        if len(info.order) >= MAX_PARTS:
+            raise BadRequest(f"data: an upload has at most {MAX_PARTS} parts")
+        part_id = new_part_id()
+        if sum(n for _, n in info.held) + len(data) >= self._min_part_bytes:
+            after = replace(info, s3_parts=(*info.s3_parts, self._to_s3(info, data)), held=())
+        else:
+            self._objects.put_held_part(upload_id, part_id, data)
+            after = replace(info, held=(*info.held, (part_id, len(data))))
+        after = replace(after, order=(*info.order, part_id), received=info.received + len(data))
+        now_s = self._clock.now_ms() // 1000
+        if not self._store.save_layout(info, after, now_s):
+            self._pending(self._get(caller, upload_id), "adding a part")  # what ended it, if it did
+            raise _raced(upload_id)
+        self._drop_held(upload_id, info.held if not after.held else ())
+        return {"id": part_id, "object": "upload.part", "created_at": now_s, "upload_id": upload_id}
 
     def complete(self, caller: Principal, upload_id: str, part_ids: list[str], md5: str | None) -> dict[str, Any]:
         """Joins the parts into the upload's file. Idempotent: the file id was fixed at create,
@@ -141,23 +153,26 @@ class UploadService:
         if info.state == "completed":
             return self._answer(info)
         info = self._pending(info, "completing")
-        parts = self._ordered_parts(info, part_ids)
-        total = sum(p.bytes for p in parts)
-        if total != info.bytes:
-            raise BadRequest(f"bytes: the parts add up to {total} bytes, the upload declared {info.bytes}")
-        joined = [(p.number, p.etag) for p in parts]
-        # False: an earlier complete joined them (its answer was lost), or they are gone.
-        joined_now = self._objects.complete_multipart(info.file_id, info.s3_upload_id, joined)
-        if not joined_now and self._objects.size(info.file_id) is None:
-            raise _parts_gone(upload_id)
+        self._check_order(info, part_ids)
+        if info.received != info.bytes:
+            raise BadRequest(f"bytes: the parts add up to {info.received} bytes, the upload declared {info.bytes}")
+        # The object exists only once S3 joined the parts: then an earlier complete did (its
+        # answer was lost, or it runs beside this one) and the file is that object.
+        if self._objects.size(info.file_id) is None:
+            try:
+                self._join(info)
+            except UploadPartsGone:
+                if self._objects.size(info.file_id) is None:
+                    raise
         if md5 is not None and self._objects.md5(info.file_id) != md5.strip().lower():
             self._store.end_upload(upload_id, "cancelled")
             self._objects.delete(info.file_id)
             raise BadRequest("md5: does not match the parts' content; the upload is cancelled")
         now_s = self._clock.now_ms() // 1000
-        file = FileInfo(info.file_id, info.ak, total, info.filename, info.purpose, now_s)
+        file = FileInfo(info.file_id, info.ak, info.received, info.filename, info.purpose, now_s)
         self._store.put_file(file, now_s + file_retention_seconds(), exists_ok=True)
         self._store.end_upload(upload_id, "completed")
+        self._drop_held(upload_id, info.held)
         return self._answer(replace(info, state="completed"))
 
     def cancel(self, caller: Principal, upload_id: str) -> dict[str, Any]:
@@ -169,7 +184,35 @@ class UploadService:
             self._pending(self._get(caller, upload_id), "cancelling")  # completed meanwhile: 409
         # The record first: a crash before the abort leaves parts the bucket's lifecycle drops.
         self._objects.abort_multipart(info.file_id, info.s3_upload_id)
+        self._drop_held(upload_id, info.held)
         return self._answer(replace(info, state="cancelled"))
+
+    def _join(self, info: UploadInfo) -> None:
+        s3_parts = list(info.s3_parts)
+        if info.held:  # the last S3 part, the one allowed under 5 MiB
+            s3_parts.append(self._to_s3(info))
+        if not self._objects.complete_multipart(info.file_id, info.s3_upload_id, s3_parts):
+            raise UploadPartsGone(info.upload_id)
+
+    def _to_s3(self, info: UploadInfo, data: bytes = b"") -> tuple[int, str]:
+        """One S3 part of the held parts' bytes, then `data` (the part being added): (its number,
+        its ETag). A number is never reused, so a retry cannot overwrite a part another layout
+        names. A held part is deleted only once a saved layout has it in S3: one missing means
+        the layout moved on meanwhile."""
+        pieces = [self._objects.get_held_part(info.upload_id, i) for i, _ in info.held]
+        if any(p is None for p in pieces):
+            raise _raced(info.upload_id)
+        body = b"".join(p for p in pieces if p is not None) + data
+        number = self._store.next_part_number(info.upload_id)
+        etag = self._objects.put_part(info.file_id, info.s3_upload_id, number, body)
+        if etag is None:
+            raise UploadPartsGone(info.upload_id)
+        return number, etag
+
+    def _drop_held(self, upload_id: str, held: tuple[tuple[str, int], ...]) -> None:
+        """Held parts now in S3 are not needed (one a crash leaves, the bucket's lifecycle drops)."""
+        for part_id, _ in held:
+            self._objects.delete_held_part(upload_id, part_id)
 
     def _get(self, caller: Principal, upload_id: str) -> UploadInfo:
         info = self._store.get_upload(upload_id)
@@ -185,33 +228,23 @@ class UploadService:
             raise Conflict(f"upload_id: {info.upload_id} is {status}; {action} needs a pending upload")
         return info
 
-    def _ordered_parts(self, info: UploadInfo, part_ids: list[str]) -> list[PartInfo]:
-        if not part_ids:
-            raise BadRequest("part_ids: is empty")
-        if len(set(part_ids)) != len(part_ids):
-            raise BadRequest("part_ids: lists a part twice")
-        stored = {p.part_id: p for p in self._store.list_parts(info.upload_id)}
-        unknown = [i for i in part_ids if i not in stored]
+    @staticmethod
+    def _check_order(info: UploadInfo, part_ids: list[str]) -> None:
+        """The parts are joined as they were added (S3 has them so): `part_ids` must be that order."""
+        if list(part_ids) == list(info.order):
+            return
+        unknown = [i for i in part_ids if i not in set(info.order)]
         if unknown:
             raise BadRequest(f"part_ids: not parts of {info.upload_id}: {', '.join(unknown[:5])}")
-        parts = [stored[i] for i in part_ids]
-        if any(a.number > b.number for a, b in pairwise(parts)):
-            raise BadRequest("part_ids: must list the parts in the order they were added (S3 multipart's order)")
-        small = [p for p in parts[:-1] if p.bytes < self._min_part_bytes]
-        if small:
-            raise BadRequest(
-                f"part_ids: every part but the last must be at least {self._min_part_bytes} bytes "
-                f"(S3 multipart); {small[0].part_id} has {small[0].bytes}"
-            )
-        return parts
+        raise BadRequest(
+            f"part_ids: must list every part of {info.upload_id} once, in the order they were added "
+            f"({len(info.order)} parts)"
+        )
 
     def _answer(self, info: UploadInfo) -> dict[str, Any]:
         file = self._store.get_file(info.file_id) if info.state == "completed" else None
         return info.to_wire(self._clock.now_ms() // 1000, file)
 
 
-def _parts_gone(upload_id: str) -> Conflict:
-    return Conflict(
-        f"upload_id: the parts of {upload_id} are gone (cancelled, or lost with a local server's restart); "
-        "create a new upload"
-    )
+def _raced(upload_id: str) -> Conflict:
+    return Conflict(f"upload_id: another part of {upload_id} was added at the same time; send this one again")

@@ -16,7 +16,7 @@ from ..config import multipart_part_bytes
 from ..files import FileInfo
 from .base import StoreBase
 from .codec import error_code, from_item, is_transaction_cancelled, to_item
-from .keys import file_key, file_listing_keys, file_object_key, files_partition
+from .keys import file_key, file_listing_keys, file_object_key, files_partition, upload_part_object_key
 
 _MISSING = ("NoSuchKey", "404", "NotFound")
 
@@ -124,16 +124,30 @@ class FileObjects:
 
     def get(self, file_id: str) -> bytes | None:
         """The file's content; None when there is no such object."""
+        return self._get(file_object_key(file_id))
+
+    def delete(self, file_id: str) -> None:
+        self._s3.delete_object(Bucket=self._bucket, Key=file_object_key(file_id))
+
+    def _get(self, key: str) -> bytes | None:
         try:
-            answer = self._s3.get_object(Bucket=self._bucket, Key=file_object_key(file_id))
+            answer = self._s3.get_object(Bucket=self._bucket, Key=key)
         except ClientError as e:
             if error_code(e) in _MISSING:
                 return None
             raise
         return answer["Body"].read()
 
-    def delete(self, file_id: str) -> None:
-        self._s3.delete_object(Bucket=self._bucket, Key=file_object_key(file_id))
+    # --- an upload's parts held back until 5 MiB follow (docs/design.md "Uploads") ---------------
+
+    def put_held_part(self, upload_id: str, part_id: str, data: bytes) -> None:
+        self._s3.put_object(Bucket=self._bucket, Key=upload_part_object_key(upload_id, part_id), Body=data)
+
+    def get_held_part(self, upload_id: str, part_id: str) -> bytes | None:
+        return self._get(upload_part_object_key(upload_id, part_id))
+
+    def delete_held_part(self, upload_id: str, part_id: str) -> None:
+        self._s3.delete_object(Bucket=self._bucket, Key=upload_part_object_key(upload_id, part_id))
 
     def size(self, file_id: str) -> int | None:
         """The object's size; None when there is no such object."""

@@ -152,8 +152,6 @@ def upload_key(upload_id: str) -> dict[str, Any]:
     return to_item({"pk": f"UPLOAD#{upload_id}", "sk": "UPLOAD"})
 
 
-PART_PREFIX = "PART#"  # an upload's parts share its partition: one Query lists them
-
-
-def upload_part_key(upload_id: str, part_id: str) -> dict[str, Any]:
-    return to_item({"pk": f"UPLOAD#{upload_id}", "sk": f"{PART_PREFIX}{part_id}"})
+def upload_part_object_key(upload_id: str, part_id: str) -> str:
+    """The S3 key of a part held back until enough bytes follow it for an S3 part (5 MiB)."""
+    return f"uploads/{upload_id}/{part_id}"
