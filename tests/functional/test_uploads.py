@@ -362,3 +362,12 @@ def test_a_part_must_be_multipart_form_data_with_a_data_field(producer: Caller):
     assert_error(call("POST", path, {"data": "x"}, producer), 415, "multipart/form-data")
     content_type, text = multipart({"file": ("blob", b"x")})
     assert_error(call("POST", path, text, producer, {"Content-Type": content_type}), 400, "data")
+
+
+def test_the_openapi_document_lists_the_upload_routes():
+    paths = call("GET", "/openapi.json").body["paths"]
+
+    assert "post" in paths["/v1/uploads"]
+    for action in ("parts", "complete", "cancel"):
+        assert "post" in paths[f"/v1/uploads/{{upload_id}}/{action}"], sorted(paths)
+    assert "part_ids" in str(paths["/v1/uploads/{upload_id}/complete"]) or "UploadCompleteRequest" in str(paths)
