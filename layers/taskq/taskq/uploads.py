@@ -167,6 +167,7 @@ class UploadService:
         if md5 is not None and self._objects.md5(info.file_id) != md5.strip().lower():
             self._store.end_upload(upload_id, "cancelled")
             self._objects.delete(info.file_id)
+            self._drop_held(upload_id, info.held)
             raise BadRequest("md5: does not match the parts' content; the upload is cancelled")
         now_s = self._clock.now_ms() // 1000
         file = FileInfo(info.file_id, info.ak, info.received, info.filename, info.purpose, now_s)
