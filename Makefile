@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint checkov serve sam-build bench clean lock soak
+.PHONY: install test lint checkov serve sam-build bench clean lock soak docs
 
 $(STAMP): requirements/dev.lock pyproject.toml clients/python/pyproject.toml package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 # SOAK_MINUTES (default 30), SOAK_SEED=<n> replays one seed, SOAK_FIRST_SEED sets where to start.
 soak: $(STAMP)
 	$(BIN)/python -m tests.history.soak
+
+# docs/api.md's route reference, from the OpenAPI document (a test fails when it is stale).
+docs: $(STAMP)
+	$(BIN)/python -m taskq_local.apidoc docs/api.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

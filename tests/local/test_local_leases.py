@@ -90,18 +90,19 @@ def test_an_abandoned_task_comes_back_then_times_out(server: ServerProcess) -> N
 def test_heartbeats_keep_a_lease_alive_past_its_first_end(server: ServerProcess) -> None:
     client = Client(server)
     task_id = client.put()
-    taken = client.take(process_timeout=1)  # no retries: a lapsed lease would end the task timeout
+    taken = client.take(process_timeout=3)  # no retries: a lapsed lease would end the task timeout
     lease = taken["lease_id"]
 
-    # When the worker heartbeats six times, 0.4 s apart: at least 2.4 s, well past the 1 s lease
-    # (counted in beats, not in seconds: on a loaded machine a beat may take longer)
+    # When the worker heartbeats five times, 1 s apart: at least 5 s, well past the 3 s lease
+    # (counted in beats, not in seconds: on a loaded machine a beat may take longer, and the 2 s
+    # of slack per beat keeps a slow answer from lapsing the lease)
     started = time.monotonic()
-    for _ in range(6):
-        time.sleep(0.4)
+    for _ in range(5):
+        time.sleep(1)
         status, answer = client.send("POST", f"/v1/queue/{task_id}/heartbeat", None, lease)
         assert status == 200, answer
         assert answer["task_id"] == task_id and answer["lease_expire_time"] > taken["lease_expire_time"]
-    assert time.monotonic() - started >= 2.4
+    assert time.monotonic() - started >= 5
 
     # Then the task is still running under the same lease, and completes
     task = client.get(task_id)

@@ -195,3 +195,21 @@ def test_two_routes_for_the_same_method_and_resource_are_refused(tmp_path: Path)
     )
     with pytest.raises(ValueError, match="POST /v1/queue/put"):
         RouteTable.from_template(path)
+
+
+def test_the_openapi_document_has_exactly_the_routes_api_gateway_serves():
+    """Spec §3.12: /openapi.json documents every route — the online function's too — and no route
+    that API Gateway would not send anywhere. Not operations of their own: the catch-alls on
+    /{proxy+} (the front door's POST for a queue's own endpoint path, the API function's JSON 404
+    for anything else) and the document itself."""
+    from taskq_api.openapi import document
+
+    def shape(path: str) -> str:
+        return re.sub(r"\{[^}]+\}", "{}", path)
+
+    served = {(r.method, shape(r.resource)) for r in RouteTable.from_template().routes}
+    served -= {("POST", "/{}"), ("ANY", "/{}"), ("GET", "/openapi.json")}
+    paths = document(api_app)["paths"]
+    documented = {(method.upper(), shape(path)) for path, operations in paths.items() for method in operations}
+    assert ("GET", "/v1/queue/{}/stream") in documented and ("POST", "/v1/chat/completions") in documented
+    assert documented == served

@@ -19,7 +19,7 @@ router = APIGatewayRouter()
 Keys = Annotated[KeyService, Depends(get_key_service)]
 
 
-@router.post("/v1/keys", summary="Create an API key; its secret is shown only in this answer (admin)")
+@router.post("/v1/keys", summary="Create an API key; its secret is shown only in this answer (admin)", status_code=201)
 def create_key(request: KeyCreateRequest, keys: Keys, caller: Caller):
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=keys.create(caller, request))
 
@@ -29,7 +29,7 @@ def list_keys(keys: Keys, caller: Caller) -> list[dict[str, Any]]:
     return keys.list(caller)
 
 
-@router.delete("/v1/keys/<ak>", summary="Revoke an API key (admin)")
+@router.delete("/v1/keys/<ak>", summary="Revoke an API key (admin)", status_code=204)
 def revoke_key(ak: str, keys: Keys, caller: Caller):
     keys.revoke(caller, ak)
     return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")

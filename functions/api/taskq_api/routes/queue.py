@@ -75,7 +75,9 @@ def complete(
     return json_string(service.complete(caller, task_id, result, lease_id))
 
 
-@router.post("/v1/queue/<task_id>/cancel", summary="Cancel a waiting or running task (its producer, or admin)")
+@router.post(
+    "/v1/queue/<task_id>/cancel", summary="Cancel a waiting or running task (its producer, or admin)", status_code=202
+)
 def cancel(task_id: str, service: Service, caller: Caller):
     return json_string(service.cancel(caller, task_id), status=202)
 

@@ -105,6 +105,9 @@ class TaskWatch:
             self._resumed = False
             return PollPlan(0, read_task=True, read_events=True)
         task = self._task
+        # A clock that jumped back would hold the stream's task reads (and with them its end)
+        # until it caught up: the intervals restart from now instead.
+        self._last_change, self._last_task_read = min(self._last_change, now), min(self._last_task_read, now)
         since_change, since_task_read = now - self._last_change, now - self._last_task_read
         plan = plan_poll(task.response_mode, task.status, since_change, since_task_read, signalled=signalled)
         act_at = task.expire_time if task.status is Status.WAITING else task.lease_expire_time
