@@ -370,4 +370,6 @@ def test_the_openapi_document_lists_the_upload_routes():
     assert "post" in paths["/v1/uploads"]
     for action in ("parts", "complete", "cancel"):
         assert "post" in paths[f"/v1/uploads/{{upload_id}}/{action}"], sorted(paths)
-    assert "part_ids" in str(paths["/v1/uploads/{upload_id}/complete"]) or "UploadCompleteRequest" in str(paths)
+    assert "UploadCompleteRequest" in str(paths["/v1/uploads/{upload_id}/complete"]["post"]["requestBody"])
+    form = paths["/v1/uploads/{upload_id}/parts"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert form["schema"]["required"] == ["data"]
