@@ -180,8 +180,6 @@ def test_a_complete_whose_answer_was_lost_after_s3_joined_the_parts_makes_one_fi
 
 
 def test_a_completed_upload_feeds_a_batch_like_any_file(producer: Caller, store: DynamoStore, clock: ManualClock, s3):
-    files = FileService(store, FileObjects(s3, BUCKET), clock)
-    app.dependency_overrides[get_batch_service] = lambda: BatchService(store, files, clock, NoStarter())
     lines = b"".join(
         b'{"custom_id": "r%d", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m"}}\n' % i
         for i in range(40)
@@ -190,8 +188,12 @@ def test_a_completed_upload_feeds_a_batch_like_any_file(producer: Caller, store:
     file_id = complete(producer, upload["id"], ids).body["file"]["id"]
 
     assert content_of(producer, file_id) == lines
-    batch = call("POST", "/v1/batches", {"input_file_id": file_id, "endpoint": "/v1/chat/completions"}, producer)
-    app.dependency_overrides.pop(get_batch_service, None)
+    files = FileService(store, FileObjects(s3, BUCKET), clock)
+    app.dependency_overrides[get_batch_service] = lambda: BatchService(store, files, clock, NoStarter())
+    try:
+        batch = call("POST", "/v1/batches", {"input_file_id": file_id, "endpoint": "/v1/chat/completions"}, producer)
+    finally:
+        app.dependency_overrides.pop(get_batch_service, None)
     assert batch.status == 200 and batch.body["input_file_id"] == file_id, batch
 
 
