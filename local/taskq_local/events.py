@@ -50,11 +50,19 @@ def _last_values(multi: Mapping[str, list[str]]) -> dict[str, str]:
     return {name: values[-1] for name, values in multi.items()}
 
 
-def _event_body(body: bytes) -> str | None:
-    """The body as text: the template declares no binaryMediaTypes, so API Gateway hands every
-    body to the function as text, never base64. Bytes that are not UTF-8 are replaced (U+FFFD),
-    so the function sees text it can refuse, never bytes it cannot decode."""
-    return body.decode("utf-8", errors="replace") if body else None
+# The template's Api BinaryMediaTypes (`multipart~1form-data`): such bodies arrive base64.
+BINARY_MEDIA_TYPES = frozenset({"multipart/form-data"})
+
+
+def _event_body(body: bytes, content_type: str) -> tuple[str | None, bool]:
+    """(body, isBase64Encoded) as API Gateway hands it over: base64 for a binary media type
+    (the template's BinaryMediaTypes), else text. Text bytes that are not UTF-8 are replaced
+    (U+FFFD), so the function sees text it can refuse, never bytes it cannot decode."""
+    if not body:
+        return None, False
+    if content_type.split(";")[0].strip().lower() in BINARY_MEDIA_TYPES:
+        return base64.b64encode(body).decode("ascii"), True
+    return body.decode("utf-8", errors="replace"), False
 
 
 def split_target(target: str) -> tuple[str, str]:
@@ -111,6 +119,8 @@ def to_event(
     headers = _multi_map(request.headers)
     if resource == PROXY_RESOURCE and path_parameters is None:
         path_parameters = {"proxy": unquote(path.lstrip("/"))}
+    lower = {name.lower(): value for name, value in request.headers}
+    body, is_base64 = _event_body(request.body, lower.get("content-type", ""))
     return {
         "resource": resource,
         "path": path,
@@ -122,8 +132,8 @@ def to_event(
         "pathParameters": dict(path_parameters) if path_parameters else None,
         "stageVariables": None,
         "requestContext": request_context(request, resource, authorizer),
-        "body": _event_body(request.body),
-        "isBase64Encoded": False,
+        "body": body,
+        "isBase64Encoded": is_base64,
     }
 
 

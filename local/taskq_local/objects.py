@@ -70,6 +70,23 @@ class DurableObjects:
 
         backend.put_object = put_object
         backend.delete_object = delete_object
+        backend.upload_part = self._no_such_upload_checked(backend)
+
+    @staticmethod
+    def _no_such_upload_checked(backend: Any) -> Any:
+        """moto's `upload_part` to a multipart upload it does not hold raises KeyError (a 500);
+        S3 answers NoSuchUpload, which the service expects when an upload's parts are gone
+        (here: a restart, since multipart uploads in flight live in moto's memory only)."""
+        from moto.s3.exceptions import NoSuchUpload
+
+        upload_part = backend.upload_part
+
+        def checked(bucket_name: str, multipart_id: str, *args: Any, **kwargs: Any) -> Any:
+            if multipart_id not in backend.get_bucket(bucket_name).multiparts:
+                raise NoSuchUpload(upload_id=multipart_id)
+            return upload_part(bucket_name, multipart_id, *args, **kwargs)
+
+        return checked
 
     @staticmethod
     def _write(path: Path, value: bytes) -> None:

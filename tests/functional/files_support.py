@@ -3,6 +3,7 @@ GETs with a query string."""
 
 from __future__ import annotations
 
+import base64
 import secrets
 from typing import Any
 from urllib.parse import parse_qsl
@@ -17,8 +18,20 @@ def create_bucket(s3: Any) -> None:
 
 
 def multipart(fields: dict[str, tuple[str | None, bytes]]) -> tuple[str, str]:
-    """(Content-Type, body as text) of a form; a field is (filename or None, value). Text,
-    because API Gateway hands a body of a non-binary media type to the function as text."""
+    """(Content-Type, body as text) of a form; a field is (filename or None, value). Text, as
+    API Gateway hands over a body of a media type that is not binary."""
+    content_type, body = multipart_bytes(fields)
+    return content_type, body.decode("utf-8")
+
+
+def multipart_base64(fields: dict[str, tuple[str | None, bytes]]) -> tuple[str, str]:
+    """(Content-Type, body in base64): as API Gateway hands over multipart/form-data, one of
+    the template's BinaryMediaTypes."""
+    content_type, body = multipart_bytes(fields)
+    return content_type, base64.b64encode(body).decode("ascii")
+
+
+def multipart_bytes(fields: dict[str, tuple[str | None, bytes]]) -> tuple[str, bytes]:
     boundary = secrets.token_hex(8)
     body = b""
     for name, (filename, value) in fields.items():
@@ -28,7 +41,7 @@ def multipart(fields: dict[str, tuple[str | None, bytes]]) -> tuple[str, str]:
             body += b"Content-Type: application/octet-stream\r\n"
         body += b"\r\n" + value + b"\r\n"
     body += f"--{boundary}--\r\n".encode()
-    return f"multipart/form-data; boundary={boundary}", body.decode("utf-8")
+    return f"multipart/form-data; boundary={boundary}", body
 
 
 def query_get(path: str, caller: Caller) -> Answer:

@@ -38,14 +38,17 @@ def test_files_expire_and_unfinished_uploads_are_aborted(resources):
     assert rules["ExpireFiles"]["Prefix"] == "files/"
     assert rules["ExpireFiles"]["ExpirationInDays"] == "FileRetentionDays"  # !Ref (the loader keeps the name)
     assert rules["AbortIncompleteUploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert (rules["ExpireHeldParts"]["Prefix"], rules["ExpireHeldParts"]["ExpirationInDays"]) == ("uploads/", 1)
 
 
-def test_the_api_function_reaches_only_the_files_prefix(resources):
+def test_the_api_function_reaches_only_the_files_and_held_parts_prefixes(resources):
     function = resources["ApiFunction"]["Properties"]
     statements = [s for p in function["Policies"] for s in p["Statement"]]
-    s3 = [s for s in statements if any(a.startswith("s3:") for a in s["Action"])]
+    s3 = {s["Resource"]: sorted(s["Action"]) for s in statements if any(a.startswith("s3:") for a in s["Action"])}
 
-    assert len(s3) == 1
-    assert sorted(s3[0]["Action"]) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
-    assert s3[0]["Resource"] == "${FilesBucket.Arn}/files/*"  # !Sub (the loader keeps the text)
+    # !Sub (the loader keeps the text); S3 authorizes the multipart calls as s3:PutObject.
+    assert s3 == {
+        "${FilesBucket.Arn}/files/*": ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+        "${FilesBucket.Arn}/uploads/*": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+    }
     assert function["Environment"]["Variables"]["FILES_BUCKET"] == "FilesBucket"  # !Ref

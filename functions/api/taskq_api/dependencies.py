@@ -20,6 +20,7 @@ from taskq.observability import PowertoolsTelemetry
 from taskq.permissions import principal_from_authorizer
 from taskq.service import QueueService
 from taskq.store import DynamoStore, batch_starter_from_env, file_objects_from_env, store_from_env
+from taskq.uploads import UploadService
 
 # Level-0 tasks name the API instance that accepted them (for phase 2's blocking mode).
 INSTANCE_ID = new_instance_id()
@@ -49,6 +50,11 @@ def get_key_service() -> KeyService:
 @cache
 def get_file_service() -> FileService:
     return FileService(get_store(), file_objects_from_env(), SystemClock())
+
+
+@cache
+def get_upload_service() -> UploadService:
+    return UploadService(get_store(), file_objects_from_env(), SystemClock())
 
 
 @cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -40,12 +41,14 @@ def refuse_before_routing(
     """What is refused before the resolver sees the request: a keyless call (401 — so it learns
     nothing about the request schema; API Gateway's authorizer does the same in AWS), and a
     body that does not say it is JSON (415 — the API speaks JSON only, spec §1), except a
-    multipart/form-data upload to one of `multipart_paths` (the Batch API's files)."""
+    multipart/form-data upload to a path `multipart_paths` match (regular expressions: the Batch
+    API's files and upload parts)."""
     if event.get("path") not in public_paths and not (event.get("requestContext") or {}).get("authorizer"):
         return proxy_error_response(HTTPStatus.UNAUTHORIZED, UNAUTHORIZED_MESSAGE)
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     media_type = (headers.get("content-type") or "application/json").split(";")[0].strip().lower()
-    if event.get("path") in multipart_paths and event.get("httpMethod") == "POST":
+    multipart = any(re.fullmatch(pattern, event.get("path") or "") for pattern in multipart_paths)
+    if multipart and event.get("httpMethod") == "POST":
         if media_type != "multipart/form-data":
             return proxy_error_response(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type: must be multipart/form-data")
         return None

@@ -116,12 +116,29 @@ ONLINE_PATHS: dict[str, dict[str, Any]] = {
 }
 
 
+def _form(description: str, fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    schema = {"type": "object", "description": description, "required": list(fields), "properties": fields}
+    return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+
+
+_BINARY = {"type": "string", "format": "binary"}
+# The routes whose body is a form, which the routes read themselves (files.py, uploads.py).
+MULTIPART_BODIES: dict[str, dict[str, Any]] = {
+    "/v1/files": _form(
+        "`file` (at most 10 MB) and `purpose` (`batch`)", {"file": _BINARY, "purpose": {"type": "string"}}
+    ),
+    "/v1/uploads/{upload_id}/parts": _form("`data`: one part's bytes (at most 10 MB)", {"data": _BINARY}),
+}
+
+
 def document(app: APIGatewayRestResolver) -> dict[str, Any]:
     """The whole API's OpenAPI document."""
     doc = json.loads(app.get_openapi_json_schema(title=TITLE, version=VERSION))
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas |= {"ErrorBody": ERROR_BODY, "OpenAIError": OPENAI_ERROR}
     doc["paths"] |= deepcopy(ONLINE_PATHS)
+    for path, body in MULTIPART_BODIES.items():
+        doc["paths"][path]["post"]["requestBody"] = deepcopy(body)
     doc["paths"]["/v1/queue/put"]["post"]["responses"]["200"]["content"] |= EVENT_STREAM  # a streaming put
     for operations in doc["paths"].values():
         for operation in operations.values():

@@ -218,12 +218,15 @@ class BatchRunner:
         self._store.move_batch(batch, ended, end_run=True, counts=True)
 
     def _write(self, batch: Batch, kind: str, lines: list[str], now_s: int) -> str | None:
+        """Writes the file, streamed line by line into S3 (multipart beyond the objects' part
+        size, so no second copy of a 50 MB output is built), then its record. Run again after a
+        crash, it writes the same id afresh: an abandoned multipart upload is never seen (the
+        bucket's lifecycle drops it) and the record is put once."""
         if not lines:
             return None
-        content = "".join(line + "\n" for line in lines).encode()
         file_id = batch_file_id(batch.batch_id, kind)
-        info = FileInfo(file_id, batch.ak, len(content), f"{batch.batch_id}_{kind}.jsonl", f"batch_{kind}", now_s)
-        self._objects.put(info.file_id, content, "application/jsonl")
+        size = self._objects.write(file_id, ((line + "\n").encode() for line in lines), "application/jsonl")
+        info = FileInfo(file_id, batch.ak, size, f"{batch.batch_id}_{kind}.jsonl", f"batch_{kind}", now_s)
         self._store.put_file(info, now_s + file_retention_seconds(), exists_ok=True)
         return info.file_id
 

@@ -52,3 +52,9 @@ def file_retention_seconds() -> int:
     lifecycle, FileRetentionDays in template.yaml). Longer than a task's retention, so a file
     outlives every batch that reads or writes it."""
     return int(os.environ.get("TASKQ_FILE_RETENTION_DAYS", "37")) * 86_400
+
+
+def multipart_part_bytes() -> int:
+    """Files larger than this (batch outputs) are written with S3 multipart in parts of this
+    size (TASKQ_MULTIPART_PART_BYTES, default 8 MiB; S3 needs at least 5 MiB but the last)."""
+    return int(os.environ.get("TASKQ_MULTIPART_PART_BYTES", str(8 * 1024 * 1024)))

@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # annotations only: the store imports FileInfo from here
     from .store import DynamoStore
     from .store.files import FileObjects
 
-# API Gateway's payload limit; larger files go through the Uploads API (not built yet).
+# API Gateway's payload limit (in AWS Lambda's 6 MB payload, base64, allows ~4.4 MB); larger
+# files go through the Uploads API (taskq/uploads.py).
 MAX_FILE_BYTES = 10 * 1024 * 1024
 PURPOSES = frozenset({"batch"})
 MAX_LIST_LIMIT = 10_000

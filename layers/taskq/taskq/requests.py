@@ -237,3 +237,21 @@ class BatchCreateRequest(RequestBody):
         if not 1 <= int(window[:-1]) <= 168:
             raise ValueError("must be between 1h and 168h")
         return window
+
+
+class UploadCreateRequest(RequestBody):
+    """`POST /v1/uploads` (spec §6), as the openai client sends it (`expires_after` is ignored:
+    an upload expires after an hour, its file after FileRetentionDays)."""
+
+    bytes: StrictInt = Field(description="the file's size, 1..200 MB")
+    filename: str = Field(min_length=1, max_length=256)
+    mime_type: str = Field(min_length=1, max_length=128)
+    purpose: str = Field(min_length=1, max_length=64)
+
+
+class UploadCompleteRequest(RequestBody):
+    """`POST /v1/uploads/{id}/complete`: the parts in the file's order, and optionally the MD5
+    (hex) of the whole content, checked before the file exists."""
+
+    part_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=10_000)
+    md5: str | None = Field(None, max_length=64)

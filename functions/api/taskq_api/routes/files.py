@@ -21,14 +21,14 @@ router = APIGatewayRouter()
 
 Files = Annotated[FileService, Depends(get_file_service)]
 
-# The one route whose body is not JSON (errors.refuse_before_routing lets it through).
+# A route whose body is not JSON (errors.refuse_before_routing lets it through).
 UPLOAD_PATH = "/v1/files"
 
 
-def _raw_body() -> bytes:
-    """The body as sent. The template declares no binary media types, so API Gateway hands a
-    multipart body over as text (batch files are UTF-8 JSONL); base64 if that ever changes."""
-    event = router.current_event
+def raw_body(event: Any) -> bytes:
+    """The body as sent: base64 when API Gateway treats its media type as binary (the template's
+    BinaryMediaTypes: multipart/form-data, so a part cut inside a UTF-8 character stays exact),
+    else text."""
     body = event.body or ""
     return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
 
@@ -36,7 +36,7 @@ def _raw_body() -> bytes:
 @router.post(UPLOAD_PATH, summary="Upload a file (multipart: file, purpose) (producer)")
 def upload(files: Files, caller: Caller) -> dict[str, Any]:
     content_type = router.current_event.headers.get("content-type") or ""
-    form = parse_form(content_type, _raw_body())
+    form = parse_form(content_type, raw_body(router.current_event))
     if "file" not in form:
         raise BadRequest("file: Field required")
     if "purpose" not in form:

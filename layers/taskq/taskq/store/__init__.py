@@ -28,6 +28,7 @@ from .queues import QueueRecords
 from .stats import COUNTER_FIELDS, StatsRecords
 from .tasks import ClaimOutcome, IdempotencyConflict, IdempotencyRecord, Lease, TaskRecords
 from .transitions import TaskTransitions
+from .uploads import UploadRecords
 
 __all__ = [
     "COUNTER_FIELDS",
@@ -62,6 +63,7 @@ class DynamoStore(
     ClearRecords,
     EventRecords,
     FileRecords,
+    UploadRecords,
     BatchRecords,
 ):
     """Data access for the queue service. Methods take `now` (epoch ms) from the caller's clock."""

@@ -6,14 +6,19 @@ The content is one S3 object; every S3 call of the service is in `FileObjects`."
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..config import multipart_part_bytes
 from ..files import FileInfo
 from .base import StoreBase
 from .codec import error_code, from_item, is_transaction_cancelled, to_item
-from .keys import file_key, file_listing_keys, file_object_key, files_partition
+from .keys import file_key, file_listing_keys, file_object_key, files_partition, upload_part_object_key
+
+_MISSING = ("NoSuchKey", "404", "NotFound")
 
 _ATTRIBUTES = ("ak", "bytes", "filename", "purpose", "created_at")
 
@@ -104,24 +109,138 @@ class FileRecords(StoreBase):
 
 class FileObjects:
     """The files' content in the stack's S3 bucket (locally the embedded store's). Objects are
-    written once and never replaced; S3 encrypts them (the bucket's default encryption)."""
+    written once (a resumed batch finalization writes the same bytes again); S3 encrypts them
+    (the bucket's default encryption). Content larger than `part_bytes` is written with S3
+    multipart, part by part; a multipart upload abandoned by a crash is removed by the bucket's
+    AbortIncompleteMultipartUpload rule."""
 
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: Any, bucket: str, part_bytes: int | None = None) -> None:
         self._s3 = client
         self._bucket = bucket
+        self.part_bytes = part_bytes or multipart_part_bytes()
 
     def put(self, file_id: str, content: bytes, content_type: str) -> None:
         self._s3.put_object(Bucket=self._bucket, Key=file_object_key(file_id), Body=content, ContentType=content_type)
 
     def get(self, file_id: str) -> bytes | None:
         """The file's content; None when there is no such object."""
+        return self._get(file_object_key(file_id))
+
+    def delete(self, file_id: str) -> None:
+        self._s3.delete_object(Bucket=self._bucket, Key=file_object_key(file_id))
+
+    def _get(self, key: str) -> bytes | None:
         try:
-            answer = self._s3.get_object(Bucket=self._bucket, Key=file_object_key(file_id))
+            answer = self._s3.get_object(Bucket=self._bucket, Key=key)
         except ClientError as e:
-            if error_code(e) in ("NoSuchKey", "404"):
+            if error_code(e) in _MISSING:
                 return None
             raise
         return answer["Body"].read()
 
-    def delete(self, file_id: str) -> None:
-        self._s3.delete_object(Bucket=self._bucket, Key=file_object_key(file_id))
+    # --- an upload's parts held back until 5 MiB follow (docs/design.md "Uploads") ---------------
+
+    def put_held_part(self, upload_id: str, part_id: str, data: bytes) -> None:
+        self._s3.put_object(Bucket=self._bucket, Key=upload_part_object_key(upload_id, part_id), Body=data)
+
+    def get_held_part(self, upload_id: str, part_id: str) -> bytes | None:
+        return self._get(upload_part_object_key(upload_id, part_id))
+
+    def delete_held_part(self, upload_id: str, part_id: str) -> None:
+        self._s3.delete_object(Bucket=self._bucket, Key=upload_part_object_key(upload_id, part_id))
+
+    def size(self, file_id: str) -> int | None:
+        """The object's size; None when there is no such object."""
+        try:
+            answer = self._s3.head_object(Bucket=self._bucket, Key=file_object_key(file_id))
+        except ClientError as e:
+            if error_code(e) in _MISSING:
+                return None
+            raise
+        return int(answer["ContentLength"])
+
+    def md5(self, file_id: str) -> str | None:
+        """The hex MD5 of the object's content, read in parts (never whole in memory)."""
+        try:
+            body = self._s3.get_object(Bucket=self._bucket, Key=file_object_key(file_id))["Body"]
+        except ClientError as e:
+            if error_code(e) in _MISSING:
+                return None
+            raise
+        digest = hashlib.md5(usedforsecurity=False)
+        for chunk in body.iter_chunks(1024 * 1024):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def write(self, file_id: str, chunks: Iterable[bytes], content_type: str) -> int:
+        """Writes the concatenated `chunks` as the file's content and returns its size: one
+        `put` when it fits in `part_bytes`, else S3 multipart, one part of about `part_bytes`
+        at a time, so at most one part is in memory. A crash midway leaves the object as it was
+        (S3 shows nothing of an upload until it completes); writing again starts afresh."""
+        buffer, total, upload_id, parts = bytearray(), 0, None, []
+        try:
+            for chunk in chunks:
+                buffer += chunk
+                total += len(chunk)
+                if len(buffer) >= self.part_bytes:
+                    if upload_id is None:
+                        upload_id = self.start_multipart(file_id, content_type)
+                    parts.append((len(parts) + 1, self.put_part(file_id, upload_id, len(parts) + 1, bytes(buffer))))
+                    buffer.clear()
+            if upload_id is None:
+                self.put(file_id, bytes(buffer), content_type)
+                return total
+            if buffer:
+                parts.append((len(parts) + 1, self.put_part(file_id, upload_id, len(parts) + 1, bytes(buffer))))
+            self.complete_multipart(file_id, upload_id, parts)
+        except BaseException:
+            if upload_id is not None:
+                self.abort_multipart(file_id, upload_id)  # else the lifecycle rule would, a day later
+            raise
+        return total
+
+    # --- S3 multipart (the Uploads API, large batch outputs) -------------------------------------
+
+    def start_multipart(self, file_id: str, content_type: str) -> str:
+        """Starts a multipart upload of the file's object; its S3 upload id."""
+        answer = self._s3.create_multipart_upload(
+            Bucket=self._bucket, Key=file_object_key(file_id), ContentType=content_type
+        )
+        return str(answer["UploadId"])
+
+    def put_part(self, file_id: str, upload_id: str, number: int, data: bytes) -> str | None:
+        """Stores part `number` (1..10,000); its ETag, or None when the multipart upload is gone
+        (completed, aborted, or lost with a local server's restart)."""
+        try:
+            answer = self._s3.upload_part(
+                Bucket=self._bucket, Key=file_object_key(file_id), UploadId=upload_id, PartNumber=number, Body=data
+            )
+        except ClientError as e:
+            if error_code(e) == "NoSuchUpload":
+                return None
+            raise
+        return str(answer["ETag"])
+
+    def complete_multipart(self, file_id: str, upload_id: str, parts: list[tuple[int, str | None]]) -> bool:
+        """Joins the parts (number, ETag), in ascending numbers, into the object; False when the
+        multipart upload is gone (already completed by an earlier try, or aborted)."""
+        try:
+            self._s3.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=file_object_key(file_id),
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
+            )
+        except ClientError as e:
+            if error_code(e) == "NoSuchUpload":
+                return False
+            raise
+        return True
+
+    def abort_multipart(self, file_id: str, upload_id: str) -> None:
+        """Drops the parts stored so far; an upload already gone is fine."""
+        try:
+            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=file_object_key(file_id), UploadId=upload_id)
+        except ClientError as e:
+            if error_code(e) != "NoSuchUpload":
+                raise

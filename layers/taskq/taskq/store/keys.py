@@ -143,3 +143,15 @@ def batches_partition(ak: str | None) -> str:
 
 def batch_run_key(batch_id: str) -> dict[str, Any]:
     return to_item({"pk": BATCH_RUNS_PARTITION, "sk": batch_id})
+
+
+# --- uploads of the Batch API's files (docs/design.md "Uploads") --------------------------------
+
+
+def upload_key(upload_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"UPLOAD#{upload_id}", "sk": "UPLOAD"})
+
+
+def upload_part_object_key(upload_id: str, part_id: str) -> str:
+    """The S3 key of a part held back until enough bytes follow it for an S3 part (5 MiB)."""
+    return f"uploads/{upload_id}/{part_id}"
