@@ -211,3 +211,22 @@ def test_put_requires_queue_endpoint_and_data(producer: Caller, missing: str) ->
 
     assert answer.status == 400
     assert missing in answer.body["message"]
+
+
+def test_a_put_whose_answer_was_lost_is_stored_once_and_answered(store, dynamodb, producer: Caller) -> None:
+    """The PutItem commits, its answer is lost and botocore sends it again: the second send
+    fails its condition on the task the first one wrote. Found by review: that was a 500 for a
+    stored task (and a producer retrying without a key then put it twice)."""
+    from tests.faults import FaultPlan, Kind, Scripted, without_backoff
+
+    plan = FaultPlan(script=[Scripted("PutItem", 1, Kind.LOST)])
+    plan.attach(without_backoff(store._db))
+    try:
+        answer = put(producer)
+    finally:
+        plan.detach(store._db)
+
+    assert [f.kind for f in plan.injected] == [Kind.LOST]
+    assert answer.status == 200, answer
+    stored = dynamodb.scan(TableName="taskq-tasks")["Items"]
+    assert [item["task_id"]["S"] for item in stored] == [answer.body["data"]]

@@ -98,7 +98,13 @@ class TaskRecords(StoreBase):
         returns the first task's id."""
         put = self._new_task_put(task)
         if idempotency is None:
-            self._db.put_item(**put)
+            try:
+                self._db.put_item(**put)
+            except ClientError as e:
+                # The id is new and random: an item under it can only be this put's own, committed
+                # by a send whose answer was lost before botocore sent it again.
+                if not is_condition_failure(e):
+                    raise
             return task.task_id
         key = idempotency_key(idempotency.scope, idempotency.key)
         record_put = self._idempotency_put(idempotency, task.task_id, now)
