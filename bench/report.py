@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import batch as batch_section
 from . import online as online_section
 
 
@@ -170,6 +171,10 @@ def online(o: dict[str, Any]) -> str:
     return online_section.render(o, _table)
 
 
+def batch(b: dict[str, Any]) -> str:
+    return batch_section.render(b, _table)
+
+
 SECTIONS = {
     "cost": cost,
     "depth": depth,
@@ -178,6 +183,7 @@ SECTIONS = {
     "overhead": overhead,
     "online": online,
     "client": client,
+    "batch": batch,
 }
 
 

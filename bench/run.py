@@ -3,7 +3,7 @@
 
 dynalite is started once for the depth and contention runs (fresh tables for each). Cost is
 counted on moto in-process (see cost.py), cold start and overhead need no server; online
-starts its own `taskq serve` process (see online.py).
+and batch start their own `taskq serve` process (see online.py, batch.py).
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import client, coldstart, contention, cost, depth, machine, online, overhead, report, targets
+from . import batch, client, coldstart, contention, cost, depth, machine, online, overhead, report, targets
 from .server import dynalite
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 # A --quick run (CI) proves the harness works; its figures are not for the record, so they never
 # replace latest.json.
 QUICK_RESULTS = RESULTS.with_name("quick.json")
-SECTIONS = ("cost", "depth", "contention", "cold_start", "overhead", "online", "client")
+SECTIONS = ("cost", "depth", "contention", "cold_start", "overhead", "online", "client", "batch")
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class Sizes:
     online: online.Sizes = field(default_factory=online.Sizes)
     client_tasks: int = client.TASKS
     client_concurrency: tuple[int, ...] = client.CONCURRENCY
+    batch_sizes: batch.Sizes = field(default_factory=batch.Sizes)
 
 
 # Every section, briefly: about a minute on a 2-core machine.
@@ -52,6 +53,7 @@ QUICK = Sizes(
     online=online.QUICK,
     client_tasks=60,
     client_concurrency=(1, 8),
+    batch_sizes=batch.QUICK,
 )
 
 
@@ -111,6 +113,8 @@ def main() -> None:
         results["online"] = _timed("online", timings, lambda: online.run(sizes.online))
     if "client" in wanted:
         results["client"] = _timed("client", timings, lambda: client.run(sizes.client_tasks, sizes.client_concurrency))
+    if "batch" in wanted:
+        results["batch"] = _timed("batch", timings, lambda: batch.run(sizes.batch_sizes))
 
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["seconds"] = timings

@@ -1,4 +1,4 @@
-"""The targets of issues 7, 11 and 16, checked against a run's results."""
+"""The targets of issues 7, 11, 12 and 16, checked against a run's results."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ ONLINE_OVERHEAD_P50_MS_MAX = 50
 EVENT_P50_MS_MAX = 100
 EVENT_P99_MS_MAX = 250
 WAIT_REQUESTS_PER_SECOND_MAX = 10
+# issue 12: a batch on the local server
+BATCH_PHASE_S_MAX = 60  # create -> every task takeable; last complete -> output file
+BATCH_FAN_OUT_WRITES_PER_LINE_MAX = 1.2
 CLIENT_OF_RAW_MIN = 0.9  # issue 13: the library's worker keeps >= 90% of a raw HTTP loop's throughput
 
 
@@ -104,6 +107,20 @@ def check(results: dict[str, Any]) -> list[dict[str, Any]]:
                 checks.append(target(name, r["of_raw"], f">= {CLIENT_OF_RAW_MIN}", r["of_raw"] >= CLIENT_OF_RAW_MIN))
             name = f"client {r['impl']} concurrency {r['concurrency']}: duplicates"
             checks.append(target(name, r["duplicates"], "0", r["duplicates"] == 0, guarantee=True))
+    if batch := results.get("batch"):
+        checks += batch_checks(batch)
+    return checks
+
+
+def batch_checks(b: dict[str, Any]) -> list[dict[str, Any]]:
+    a = b["accounted"]
+    value = f"{b['status']}; {a['duplicates']} duplicates, {a['missing']} missing"
+    name = f"batch {b['lines']} lines: every line once"
+    checks = [target(name, value, "exactly once", a["exactly_once"], guarantee=True)]
+    for phase, name in (("fan_out_s", "create -> every task takeable s"), ("finalize_s", "last complete -> output s")):
+        checks.append(target(f"batch {name}", b[phase], f"<= {BATCH_PHASE_S_MAX}", b[phase] <= BATCH_PHASE_S_MAX))
+    writes, most = b["per_line"]["fan_out"]["dynamodb_writes"], BATCH_FAN_OUT_WRITES_PER_LINE_MAX
+    checks.append(target("batch fan-out DynamoDB writes per line", writes, f"<= {most}", writes <= most))
     return checks
 
 
