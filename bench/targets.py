@@ -118,7 +118,9 @@ def batch_checks(b: dict[str, Any]) -> list[dict[str, Any]]:
     name = f"batch {b['lines']} lines: every line once"
     checks = [target(name, value, "exactly once", a["exactly_once"], guarantee=True)]
     for phase, name in (("fan_out_s", "create -> every task takeable s"), ("finalize_s", "last complete -> output s")):
-        checks.append(target(f"batch {name}", b[phase], f"<= {BATCH_PHASE_S_MAX}", b[phase] <= BATCH_PHASE_S_MAX))
+        # The targets are for 50,000 lines: a smaller file meeting them proves less.
+        name = f"batch {b['lines']} lines: {name}"
+        checks.append(target(name, b[phase], f"<= {BATCH_PHASE_S_MAX}", b[phase] <= BATCH_PHASE_S_MAX))
     writes, most = b["per_line"]["fan_out"]["dynamodb_writes"], BATCH_FAN_OUT_WRITES_PER_LINE_MAX
     checks.append(target("batch fan-out DynamoDB writes per line", writes, f"<= {most}", writes <= most))
     return checks
