@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import batch as batch_section
 from . import batched as batched_section
 from . import hot_queue as hot_queue_section
 from . import online as online_section
@@ -173,6 +174,10 @@ def online(o: dict[str, Any]) -> str:
     return online_section.render(o, _table)
 
 
+def batch(b: dict[str, Any]) -> str:
+    return batch_section.render(b, _table)
+
+
 def batched(b: dict[str, Any]) -> str:
     return batched_section.render(b, _table)
 
@@ -194,6 +199,7 @@ SECTIONS = {
     "overhead": overhead,
     "online": online,
     "client": client,
+    "batch": batch,
     "batched": batched,
     "pricing": pricing,
 }

@@ -3,8 +3,8 @@
 
 dynalite is started once for the depth, contention and hot-queue runs (fresh tables for each;
 hot_queue puts its partition-limit simulator in front of it). Cost is counted on moto
-in-process (see cost.py), cold start and overhead need no server; online starts its own
-`taskq serve` process (see online.py). Pricing comes last: it prices this run's cost and
+in-process (see cost.py), cold start and overhead need no server; online and batch start their own
+`taskq serve` process (see online.py, batch.py). Pricing comes last: it prices this run's cost and
 overhead figures (else latest.json's).
 """
 
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import (
+    batch,
     batched,
     client,
     coldstart,
@@ -48,6 +49,7 @@ SECTIONS = (
     "overhead",
     "online",
     "client",
+    "batch",
     "batched",
     "pricing",
 )
@@ -67,6 +69,7 @@ class Sizes:
     client_concurrency: tuple[int, ...] = client.CONCURRENCY
     hot_queue: hot_queue.Sizes = field(default_factory=hot_queue.Sizes)
     batched_tasks: int = batched.TASKS
+    batch_sizes: batch.Sizes = field(default_factory=batch.Sizes)
 
 
 # Every section, briefly: about a minute on a 2-core machine.
@@ -83,6 +86,7 @@ QUICK = Sizes(
     client_concurrency=(1, 8),
     hot_queue=hot_queue.QUICK,
     batched_tasks=200,
+    batch_sizes=batch.QUICK,
 )
 
 
@@ -144,6 +148,8 @@ def main() -> None:
         results["online"] = _timed("online", timings, lambda: online.run(sizes.online))
     if "client" in wanted:
         results["client"] = _timed("client", timings, lambda: client.run(sizes.client_tasks, sizes.client_concurrency))
+    if "batch" in wanted:
+        results["batch"] = _timed("batch", timings, lambda: batch.run(sizes.batch_sizes))
     if "batched" in wanted:
         results["batched"] = _timed("batched", timings, lambda: batched.run(sizes.batched_tasks))
     if "pricing" in wanted:  # from this run's cost and overhead figures, else latest.json's

@@ -1,4 +1,4 @@
-"""The targets of issues 7, 11, 14 and 16, checked against a run's results."""
+"""The targets of issues 7, 11, 12, 14 and 16, checked against a run's results."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ WAIT_REQUESTS_PER_SECOND_MAX = 10
 HOT_QUEUE_OF_TARGET_MIN = 0.8  # issue 14: within 20 % of K x 500 tasks/s (scaled, see hot_queue.py)
 BATCHED_CHEAPER_MIN = 5.0  # issue 14: the batched routes >= 5x cheaper per task than the single ones
 API_REQUESTS_PER_TASK_MAX = 0.15  # issue 14: put-batch 100 / take 10 / complete-batch 10
+# issue 12: a batch on the local server
+BATCH_PHASE_S_MAX = 60  # create -> every task takeable; last complete -> output file
+BATCH_FAN_OUT_WRITES_PER_LINE_MAX = 1.2
 CLIENT_OF_RAW_MIN = 0.9  # issue 13: the library's worker keeps >= 90% of a raw HTTP loop's throughput
 
 
@@ -118,6 +121,22 @@ def check(results: dict[str, Any]) -> list[dict[str, Any]]:
         for take, ratio in prices["single_over_batched"].items():
             name = f"cost per task: single routes (take {take}) / batched routes"
             checks.append(target(name, ratio, f">= {BATCHED_CHEAPER_MIN}", ratio >= BATCHED_CHEAPER_MIN))
+    if batch := results.get("batch"):
+        checks += batch_checks(batch)
+    return checks
+
+
+def batch_checks(b: dict[str, Any]) -> list[dict[str, Any]]:
+    a = b["accounted"]
+    value = f"{b['status']}; {a['duplicates']} duplicates, {a['missing']} missing"
+    name = f"batch {b['lines']} lines: every line once"
+    checks = [target(name, value, "exactly once", a["exactly_once"], guarantee=True)]
+    for phase, name in (("fan_out_s", "create -> every task takeable s"), ("finalize_s", "last complete -> output s")):
+        # The issue's targets are for 50,000 lines: a smaller file meeting them proves less.
+        name = f"batch {b['lines']} lines: {name}"
+        checks.append(target(name, b[phase], f"<= {BATCH_PHASE_S_MAX}", b[phase] <= BATCH_PHASE_S_MAX))
+    writes, most = b["per_line"]["fan_out"]["dynamodb_writes"], BATCH_FAN_OUT_WRITES_PER_LINE_MAX
+    checks.append(target("batch fan-out DynamoDB writes per line", writes, f"<= {most}", writes <= most))
     return checks
 
 

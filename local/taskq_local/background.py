@@ -6,6 +6,7 @@ same code as its function."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
@@ -17,6 +18,7 @@ STREAM_POLL_SECONDS = 0.1  # callbacks and counters follow a change within a fra
 SCHEDULED_JOBS_SECONDS = 0.25  # finer than the 1 s local callback backoff
 BATCH_RUNS_SECONDS = 0.5  # a new batch starts validating within this; a batch settles as often
 BATCH_RUN_MS = 5_000  # one run's budget (a Lambda's is its time-out less a margin)
+PUT_DELAY_VARIABLE = "TASKQ_TEST_OBJECT_PUT_DELAY"  # tests only: see _DelayedPuts
 
 
 def sweep() -> None:
@@ -49,7 +51,25 @@ def _batch_runner() -> Any:
     from taskq.clock import SystemClock
     from taskq.store import file_objects_from_env, store_from_env
 
-    return BatchRunner(store_from_env(), file_objects_from_env(), SystemClock())
+    objects = file_objects_from_env()
+    delay = float(os.environ.get(PUT_DELAY_VARIABLE) or 0)
+    return BatchRunner(store_from_env(), _DelayedPuts(objects, delay) if delay else objects, SystemClock())
+
+
+class _DelayedPuts:
+    """A test's window: with TASKQ_TEST_OBJECT_PUT_DELAY (seconds) the runner's file writes wait
+    that long first, so a test can `kill -9` the server while a batch is `finalizing`
+    (tests/local/test_local_batch_kill.py). The product code has no such pause."""
+
+    def __init__(self, objects: Any, seconds: float) -> None:
+        self._objects, self._seconds = objects, seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._objects, name)
+
+    def put(self, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(self._seconds)
+        return self._objects.put(*args, **kwargs)
 
 
 def scheduled_jobs() -> None:

@@ -117,13 +117,16 @@ def make_moto_atomic() -> None:
     clients created later by any code (the API function, the authorizer, the sweeper) are
     covered without knowing about it. Under the same lock, a successful write is recorded (when
     the store is durable) before its answer leaves. A cancelled transaction puts back only the
-    items it named (moto_state.transactions_roll_back_their_items). After the lock, before the
+    items it named (moto_state.transactions_roll_back_their_items). Queries read moto_index's
+    sorted partitions, not every item. After the lock, before the
     answer leaves, the write listener hears of it (changes.py)."""
     from moto.core.models import botocore_stubber
 
+    from .moto_index import index_queries
     from .moto_state import operation_of, transactions_roll_back_their_items
 
     transactions_roll_back_their_items()
+    index_queries()
     serve = botocore_stubber.process_request
     if getattr(serve, "taskq_atomic", False):
         return

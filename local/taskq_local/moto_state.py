@@ -14,6 +14,7 @@ from botocore.awsrequest import AWSPreparedRequest
 from botocore.compat import HTTPHeaders
 
 from .embedded import STORE_LOCK
+from .moto_index import key_of, refresh
 
 DYNAMODB_TARGET = "DynamoDB_20120810"
 
@@ -165,7 +166,7 @@ def transactions_roll_back_their_items() -> None:
             table = self.tables.get(op.get("TableName")) if isinstance(op, dict) else None
             if table is None:
                 continue  # moto refuses it before anything is written
-            hash_key, range_key = _key_values(table, op.get("Key") or op.get("Item") or {})
+            hash_key, range_key = key_of(table, op.get("Key") or op.get("Item") or {})
             if hash_key is None:
                 continue
             saved.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
@@ -184,18 +185,6 @@ def transactions_roll_back_their_items() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
-def _key_values(table: Any, attributes: dict[str, Any]) -> tuple[Any, Any]:
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
-    if table.hash_key_attr not in attributes:
-        return None, None
-    range_attr = table.range_key_attr
-    if range_attr is not None and range_attr not in attributes:
-        return None, None
-    range_key = DynamoType(attributes[range_attr]) if range_attr is not None else None
-    return DynamoType(attributes[table.hash_key_attr]), range_key
-
-
 def _put_back(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
     """The item as it was before a cancelled transaction (absent: removed), with no stream record."""
     if range_key is not None:
@@ -207,6 +196,7 @@ def _put_back(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
         table.items.pop(hash_key, None)
     else:
         table.items[hash_key] = item
+    refresh(table, hash_key, range_key)  # moto's indexes follow (moto_index.py)
 
 
 def serve_recorded(operation: str, url: str, body: str) -> tuple[int, str]:

@@ -11,6 +11,7 @@ from local_server_process import ServerProcess, start_server
 from moto.core.models import botocore_stubber
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models import table as table_models
+from moto.dynamodb.models.table import Table
 
 from taskq_local import embedded, moto_state
 from tests.local.asgi_apps import Board, Served, serve
@@ -40,6 +41,9 @@ def local_moto(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The embedded store's moto patches on the test's moto, undone afterwards."""
     monkeypatch.setattr(botocore_stubber, "process_request", botocore_stubber.process_request)
     monkeypatch.setattr(DynamoDBBackend, "transact_write_items", DynamoDBBackend.transact_write_items)
+    monkeypatch.setattr(DynamoDBBackend, "update_item", DynamoDBBackend.update_item)
+    for name in ("query", "put_item", "delete_item"):  # moto_index.index_queries
+        monkeypatch.setattr(Table, name, getattr(Table, name))
     monkeypatch.setattr(table_models.StreamRecord, "__init__", table_models.StreamRecord.__init__)
     monkeypatch.setattr(table_models.StreamRecord, "taskq_deterministic", False, raising=False)
     embedded.make_moto_atomic()
