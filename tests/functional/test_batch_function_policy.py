@@ -1,19 +1,21 @@
 """Least privilege for the BatchFunction (docs/security.md): its policy in template.yaml grants
 exactly the actions, on exactly the resources, that its code calls. The function's whole path
 runs here — validate, a fan-out out of time that starts the next run, fan-out, settle, finalize
-with a result stored apart, a cancel — with a botocore hook recording every request its clients
+with a result stored apart and an output written in parts whose first part fails once (the
+upload aborted), a cancel — with a botocore hook recording every request its clients
 send; a transaction's items count as their own actions, as IAM authorizes them."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import boto3
 import pytest
 from apigw import Caller, call
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from files_support import BUCKET, create_bucket
 from steps import complete, register, take
@@ -34,6 +36,7 @@ from tests.conftest import TABLES
 CHAT = "/v1/chat/completions"
 FUNCTION = "taskq-batches"  # BATCH_FUNCTION: the function's own name
 FAR = 10**15
+OUTPUT_PART = 16 * 1024  # the finished batch's output (a 64 KiB result in it) takes several parts
 TABLE_RESOURCES = {
     TABLES.tasks: "TasksTable",
     TABLES.control: "ControlTable",
@@ -46,6 +49,10 @@ ITEM_ACTIONS = {
     "Delete": "DeleteItem",
     "ConditionCheck": "ConditionCheckItem",
 }
+
+# IAM authorizes a multipart upload's steps with s3:PutObject (only its abort has an action of its
+# own): the S3 user guide, "Multipart upload API and permissions".
+S3_IAM_ACTIONS = {name: "PutObject" for name in ("CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload")}
 
 
 class Recorder:
@@ -77,7 +84,8 @@ class Recorder:
                 self.used.add((f"dynamodb:{action}", f"${{{where}}}/index/{index}" if index else where))
         elif service == "s3":
             assert params["Key"].startswith("files/"), params
-            self.used.add((f"s3:{model.name}", "${FilesBucket.Arn}/files/*"))
+            action = S3_IAM_ACTIONS.get(model.name, model.name)
+            self.used.add((f"s3:{action}", "${FilesBucket.Arn}/files/*"))
         elif service == "lambda":
             assert params["FunctionName"] == FUNCTION, params
             self.used.add(("lambda:InvokeFunction", "itself"))
@@ -161,8 +169,20 @@ def new_batch(store: DynamoStore, objects: FileObjects, clock: ManualClock, call
     return answer.body["id"]
 
 
+def failing_once(put_part: Callable[..., Any], at_call: int) -> Callable[..., Any]:
+    calls = []
+
+    def put_part_or_fail(*args: Any) -> Any:
+        calls.append(args)
+        if len(calls) == at_call:
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, "UploadPart")
+        return put_part(*args)
+
+    return put_part_or_fail
+
+
 def test_the_batch_function_is_granted_exactly_what_its_code_calls(
-    store, objects, clock, producer, worker, admin, recorder, starter
+    store, objects, clock, producer, worker, admin, recorder, starter, monkeypatch
 ) -> None:
     register(admin, "chat")
     recorder.attach(store._db)
@@ -183,6 +203,14 @@ def test_the_batch_function_is_granted_exactly_what_its_code_calls(
     cancelled = new_batch(store, objects, clock, producer, 2)
     batch_function({"batch_id": cancelled})
     assert call("POST", f"/v1/batches/{cancelled}/cancel", None, producer).status == 200
+    # The schedule's first try fails to send a part of the finished batch's output, written in
+    # parts here (FileObjects.write): the upload it started is aborted. The next try finishes.
+    monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", OUTPUT_PART)
+    objects.part_bytes = OUTPUT_PART
+    monkeypatch.setattr(objects, "put_part", failing_once(objects.put_part, at_call=1))
+    with pytest.raises(ClientError):
+        batch_function({}, until=clock.now_ms() + 1_000)
+    clock.advance(seconds=2)  # the failed run's lease has ended
     batch_function({})  # the schedule: settles and finalizes one, cancels and finalizes the other
 
     for batch_id, status in ((finished, "completed"), (cancelled, "cancelled")):
