@@ -20,7 +20,7 @@ from local_server_process import ServerProcess, http, start_server
 from taskq.batches import line_task_id
 
 CHAT = "/v1/chat/completions"
-LINES = 1_500
+LINES = 600
 FAILING = {f"r-{i}" for i in range(0, LINES, 10)}  # answered 500: the error file's lines
 PHASE_SECONDS = 900  # a loaded machine: several engineers' tests share two cores
 
@@ -69,7 +69,7 @@ def task_exists(server: ServerProcess, batch_id: str, line: int) -> bool:
 def drain(server: ServerProcess, queue: str) -> Counter[str]:
     """Takes and completes every task of the batch's queue-level; how often each custom_id came."""
     taken: Counter[str] = Counter()
-    take = {"queues": [f"{queue}:1"], "size": 10, "process_timeout": 600}
+    take = {"queues": [f"{queue}:1"], "size": 100, "process_timeout": 600}
 
     def take_some() -> list[dict[str, Any]]:
         status, answer, _ = http("POST", f"{server.base_url}/v1/queue/take", take, server.admin_key)
@@ -78,13 +78,15 @@ def drain(server: ServerProcess, queue: str) -> Counter[str]:
 
     while sum(taken.values()) < LINES:
         tasks = wait_for(take_some, bool, f"tasks after {sum(taken.values())} taken", poll=0.2)
+        results = []
         for task in tasks:
             taken[task["custom_id"]] += 1
             result = {"status_code": 500 if task["custom_id"] in FAILING else 200, "body": {"i": task["data"]["i"]}}
-            status, answer, _ = http(
-                "POST", f"{server.base_url}/v1/queue/{task['task_id']}/complete", result, server.admin_key
-            )
-            assert status == 200, answer
+            results.append({"task_id": task["task_id"], "lease_id": task["lease_id"], "result": result})
+        status, answer, _ = http(
+            "POST", f"{server.base_url}/v1/queue/complete-batch", {"results": results}, server.admin_key
+        )
+        assert status == 200 and {item["code"] for item in answer["data"]} == {200}, answer
     time.sleep(1)  # a stray task written twice would show here
     assert take_some() == []
     return taken
