@@ -257,27 +257,33 @@ class Crash(Exception):
     pass
 
 
-def crash_after_puts(store: DynamoStore, monkeypatch: pytest.MonkeyPatch, puts: int) -> None:
-    """The process dies after `puts` more task writes (before the next one is sent)."""
-    original = store.put_new_task
+def crash_before(store: DynamoStore, monkeypatch: pytest.MonkeyPatch, step: str, n: int) -> None:
+    """The process dies just before its `n`-th fan-out `step` (counting from 0): "write", a chunk's
+    transaction (after `n` chunks committed), or "cursor", a chunk's cursor move (its transaction
+    committed, the cursor not moved: the resumed run writes that chunk again)."""
+    db = store._db
+    target = {"write": (db, "transact_write_items"), "cursor": (store, "advance_cursor")}[step]
+    original = getattr(*target)
     count = {"n": 0}
 
-    def put(task):
-        if count["n"] == puts:
+    def call(*args, **kwargs):
+        if count["n"] == n:
             raise Crash()
         count["n"] += 1
-        return original(task)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(store, "put_new_task", put)
+    monkeypatch.setattr(*target, call)
 
 
-@pytest.mark.parametrize("crash_at", [0, 1, CHUNK - 1, CHUNK, CHUNK + 7, 2 * CHUNK])
-def test_a_fan_out_killed_at_any_line_resumes_with_no_task_twice_and_none_missing(
-    producer, uploaded, store, objects, clock, dynamodb, monkeypatch, crash_at
+@pytest.mark.parametrize(
+    ("step", "n"), [("write", 0), ("cursor", 0), ("write", 1), ("cursor", 1), ("write", 2), ("cursor", 2)]
+)
+def test_a_fan_out_killed_at_any_step_resumes_with_no_task_twice_and_none_missing(
+    producer, uploaded, store, objects, clock, dynamodb, monkeypatch, step, n
 ):
     total = 2 * CHUNK + 10
     batch = created(producer, uploaded(jsonl([line(f"r{i}") for i in range(total)])))
-    crash_after_puts(store, monkeypatch, crash_at)
+    crash_before(store, monkeypatch, step, n)
     with pytest.raises(Crash):
         BatchRunner(store, objects, clock).run(batch["id"], clock.now_ms() + 1000)
     monkeypatch.undo()
@@ -298,12 +304,12 @@ def test_a_resumed_fan_out_leaves_tasks_already_taken_as_they_are(
     producer, worker, uploaded, store, objects, clock, monkeypatch
 ):
     batch = created(producer, uploaded(jsonl([line(f"r{i}") for i in range(CHUNK + 5)])))
-    crash_after_puts(store, monkeypatch, CHUNK + 2)  # the second chunk half written, its cursor not moved
+    crash_before(store, monkeypatch, "cursor", 1)  # the second chunk written, its cursor not moved
     with pytest.raises(Crash):
         BatchRunner(store, objects, clock).run(batch["id"], clock.now_ms() + 1000)
     monkeypatch.undo()
-    taken = take(worker, ["chat:1"], 100)["chat:1"]  # the resumed run writes lines 25 and 26 again
-    assert {line_task_id(batch["id"], i) for i in (CHUNK, CHUNK + 1)} <= {t["task_id"] for t in taken}
+    taken = take(worker, ["chat:1"], 100)["chat:1"] + take(worker, ["chat:1"], 100)["chat:1"]
+    assert len(taken) == CHUNK + 5  # every line, those the resumed run writes again among them
     clock.advance(seconds=2)  # the dead run's lease has ended
 
     BatchRunner(store, objects, clock).run(batch["id"], clock.now_ms() + 1000)
@@ -311,7 +317,22 @@ def test_a_resumed_fan_out_leaves_tasks_already_taken_as_they_are(
     for task in taken:
         again = store.get_task(task["task_id"])
         assert (again.status.value, again.lease_id) == ("running", task["lease_id"]), task["custom_id"]
-    assert len(take(worker, ["chat:1"], 100)["chat:1"]) == 3  # only the lines never written before
+    assert take(worker, ["chat:1"], 100) == {}  # nothing written twice
+    assert store.get_batch(batch["id"]).cursor == CHUNK + 5
+
+
+def test_a_fan_out_writes_a_transaction_per_hundred_lines(producer, uploaded, store, objects, clock, monkeypatch):
+    batch = created(producer, uploaded(jsonl([line(f"r{i}") for i in range(2 * CHUNK + 10)])))
+    sent: list[str] = []
+    for name in ("transact_write_items", "put_item"):
+        original = getattr(store._db, name)
+        monkeypatch.setattr(
+            store._db, name, lambda *a, _name=name, _original=original, **k: sent.append(_name) or _original(*a, **k)
+        )
+
+    BatchRunner(store, objects, clock).run(batch["id"], clock.now_ms() + 1000)
+
+    assert CHUNK == 100 and sent == ["transact_write_items"] * 3
 
 
 def test_a_run_out_of_time_stops_between_chunks_and_the_next_continues(

@@ -24,7 +24,7 @@ from .models import QUEUE_NAME, ResponseMode, Status, Task
 if TYPE_CHECKING:
     from .store import DynamoStore, FileObjects
 
-CHUNK = 25  # tasks written between two cursor moves: a resumed run redoes at most this many puts
+CHUNK = 100  # tasks written between two cursor moves (one transaction): a resumed run redoes at most these
 SETTLE_PAGE = 100  # tasks read per BatchGetItem while settling and finalizing
 
 
@@ -113,8 +113,7 @@ class BatchRunner:
                 return True  # the next run continues from the cursor
             following = min(cursor + CHUNK, batch.total)
             now = self._clock.now_ms()
-            for line in range(cursor, following):
-                self._store.put_new_task(self._task(batch, line, lines[line], now))
+            self._store.put_new_tasks([self._task(batch, line, lines[line], now) for line in range(cursor, following)])
             if not self._store.advance_cursor(batch.batch_id, self._owner, cursor, following):
                 return False  # cancelled meanwhile: the cancel covers this chunk too
             cursor = following

@@ -6,6 +6,7 @@ cursor moves only forward, conditional on where it stood."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -32,6 +33,21 @@ from .keys import (
     index_attributes,
     task_key,
 )
+from .put_batch import MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS
+
+
+def _transactions(tasks: Sequence[Task]) -> list[list[Task]]:
+    """`tasks` in order, cut where a transaction would pass DynamoDB's 100 items or 4 MB."""
+    chunks: list[list[Task]] = [[]]
+    size = 0
+    for task in tasks:
+        weight = len(to_json(task.data).encode()) + 1_000  # the data, and the task's other attributes
+        if chunks[-1] and (len(chunks[-1]) == MAX_TRANSACTION_ITEMS or size + weight > MAX_TRANSACTION_BYTES):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(task)
+        size += weight
+    return [chunk for chunk in chunks if chunk]
 
 
 def _attributes(batch: Batch) -> dict[str, Any]:
@@ -169,6 +185,10 @@ class BatchRecords(StoreBase):
             raise
         return True
 
+    def _new_line_put(self, task: Task) -> dict[str, Any]:
+        item = to_item(task_attributes(task) | index_attributes(task))
+        return {"TableName": self._tables.tasks, "Item": item, "ConditionExpression": "attribute_not_exists(task_id)"}
+
     def take_run_lease(self, batch_id: str, owner: str, now: int, until: int) -> bool:
         """The batch's run lease for `owner` until `until` (ms): one runner at a time works on a
         batch, so a cancel never runs beside a fan-out still creating tasks. False while another
@@ -237,6 +257,10 @@ class BatchRecords(StoreBase):
             raise
         return True
 
+    def _new_line_put(self, task: Task) -> dict[str, Any]:
+        item = to_item(task_attributes(task) | index_attributes(task))
+        return {"TableName": self._tables.tasks, "Item": item, "ConditionExpression": "attribute_not_exists(task_id)"}
+
     def end_batch_run(self, batch_id: str) -> None:
         self._db.delete_item(TableName=self._tables.control, Key=batch_run_key(batch_id))
 
@@ -255,16 +279,33 @@ class BatchRecords(StoreBase):
                 return ids
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def put_new_tasks(self, tasks: Sequence[Task]) -> None:
+        """Batch lines' tasks, each unless a task with its (deterministic) id exists, in
+        transactions of up to 100 (one request for many lines, each put keeping its condition:
+        a re-sent unconditional put could undo a claim, see store/put_batch.py). A transaction
+        is all or nothing, so when one of its tasks exists — a run resumed after a crash — its
+        lines are put one by one instead, and what exists is left exactly as it is."""
+        for chunk in _transactions(tasks):
+            puts = [{"Put": self._new_line_put(task)} for task in chunk]
+            try:
+                self._db.transact_write_items(TransactItems=puts)
+            except ClientError as e:
+                if not is_transaction_cancelled(e):
+                    raise
+                for task in chunk:  # conditions that failed, or a conflict: each line on its own
+                    self.put_new_task(task)
+
     def put_new_task(self, task: Task) -> bool:
         """A batch line's task, unless a task with its (deterministic) id exists: False then,
         and the existing task is left exactly as it is."""
-        item = to_item(task_attributes(task) | index_attributes(task))
         try:
-            self._db.put_item(
-                TableName=self._tables.tasks, Item=item, ConditionExpression="attribute_not_exists(task_id)"
-            )
+            self._db.put_item(**self._new_line_put(task))
         except ClientError as e:
             if is_condition_failure(e):
                 return False
             raise
         return True
+
+    def _new_line_put(self, task: Task) -> dict[str, Any]:
+        item = to_item(task_attributes(task) | index_attributes(task))
+        return {"TableName": self._tables.tasks, "Item": item, "ConditionExpression": "attribute_not_exists(task_id)"}
