@@ -71,8 +71,8 @@ class ConsoleService:
         return stats_answer(queue, self._store.queue_stats(queue)) | {
             "endpoint": endpoints[queue.name],
             "series": series_answer(self._store.queue_series(queue), self._clock.now_ms()),
-            "next_waiting": self._store.next_waiting(queue, LISTED_TASKS),
-            "running": self._store.running_tasks(queue, LISTED_TASKS),
+            "waiting_tasks": self._store.next_waiting(queue, LISTED_TASKS),
+            "running_tasks": self._store.running_tasks(queue, LISTED_TASKS),
         }
 
     def task_extras(self, principal: Any, task_id: str) -> dict[str, Any]:

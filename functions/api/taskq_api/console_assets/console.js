@@ -1,5 +1,5 @@
 // taskq console: plain JavaScript, no build step. Every value reaches the page through
-// textContent or a text node (never innerHTML): task data is user input.
+// textContent or a text node, never parsed as HTML: task data is user input.
 "use strict";
 
 const KEY = "taskq-admin-key"; // sessionStorage: gone when the tab closes, never in a URL or cookie
@@ -137,11 +137,11 @@ async function queuePage(page, name) {
     await render();
   });
   page.append(el("p", {}, clear));
-  page.append(el("h3", {}, `Next waiting (${q.next_waiting.length})`));
-  page.append(table(["task", "put", "expires"], q.next_waiting.map((t) => [taskLink(t.task_id), time(t.start_time), time(t.expire_time)])));
-  page.append(el("h3", {}, `Running (showing ${q.running.length})`));
+  page.append(el("h3", {}, `Next waiting (${q.waiting_tasks.length})`));
+  page.append(table(["task", "put", "expires"], q.waiting_tasks.map((t) => [taskLink(t.task_id), time(t.start_time), time(t.expire_time)])));
+  page.append(el("h3", {}, `Running (showing ${q.running_tasks.length})`));
   page.append(table(["task", "started", "lease ends", "attempts"],
-    q.running.map((t) => [taskLink(t.task_id), time(t.running_time), time(t.lease_expire_time), t.attempts]),
+    q.running_tasks.map((t) => [taskLink(t.task_id), time(t.running_time), time(t.lease_expire_time), t.attempts]),
     [false, false, false, true]));
 }
 
