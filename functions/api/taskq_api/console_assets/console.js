@@ -27,17 +27,22 @@ function time(ms) {
   return ms ? new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z") : "";
 }
 
+// A path segment: encoded, but for the ':' of "name:level" (API Gateway matches the path as sent).
+function segment(text) {
+  return encodeURIComponent(text).replace(/%3A/gi, ":");
+}
+
 function link(hash, text) {
   return el("a", { href: hash }, text);
 }
 
 function queueLink(queue, level) {
   const name = `${queue}:${level}`;
-  return link(`#queue/${encodeURIComponent(name)}`, name);
+  return link(`#queue/${segment(name)}`, name);
 }
 
 function taskLink(taskId) {
-  return link(`#task/${encodeURIComponent(taskId)}`, taskId);
+  return link(`#task/${segment(taskId)}`, taskId);
 }
 
 function table(headers, rows, numeric) {
@@ -121,7 +126,7 @@ async function queuesPage(page) {
 }
 
 async function queuePage(page, name) {
-  const { body: q } = await api(`/v1/console/queues/${encodeURIComponent(name)}`);
+  const { body: q } = await api(`/v1/console/queues/${segment(name)}`);
   page.append(el("h2", {}, `Queue ${q.queue}:${q.level}`));
   page.append(el("dl", {}, el("dt", {}, "endpoint"), el("dd", {}, q.endpoint),
     el("dt", {}, "put / taken / completed"), el("dd", {}, `${q.total_put_cnt} / ${q.total_taken_cnt} / ${q.total_completed_cnt}`)));
@@ -131,7 +136,7 @@ async function queuePage(page, name) {
   clear.addEventListener("click", async () => {
     // Clearing cancels every waiting task: the browser's own dialog asks first.
     if (!window.confirm(`Cancel every waiting task of ${q.queue}:${q.level}?`)) return;
-    const { headers } = await api(`/v1/console/${encodeURIComponent(name)}/clear`, { method: "POST" });
+    const { headers } = await api(`/v1/console/${segment(name)}/clear`, { method: "POST" });
     const complete = headers.get("X-Clear-Complete") !== "false";
     notify(complete ? `Cleared ${q.queue}:${q.level}.` : `Clearing ${q.queue}:${q.level}: the rest is cancelled in the background.`);
     await render();
@@ -151,8 +156,8 @@ function json(value) {
 
 async function taskPage(page, taskId) {
   const [{ body: task }, { body: extras }] = await Promise.all([
-    api(`/v1/queue/${encodeURIComponent(taskId)}`),
-    api(`/v1/console/tasks/${encodeURIComponent(taskId)}`),
+    api(`/v1/queue/${segment(taskId)}`),
+    api(`/v1/console/tasks/${segment(taskId)}`),
   ]);
   page.append(el("h2", {}, `Task ${task.task_id}`));
   const fields = ["status", "queue", "level", "endpoint", "attempts", "response_mode", "callback_url"];
@@ -187,7 +192,7 @@ async function deadLettersPage(page) {
       const again = el("button", { type: "button", class: "redeliver" }, "Redeliver");
       again.addEventListener("click", async () => {
         again.disabled = true;
-        await api(`/v1/console/dead-letters/${encodeURIComponent(d.task_id)}/redeliver`, { method: "POST" });
+        await api(`/v1/console/dead-letters/${segment(d.task_id)}/redeliver`, { method: "POST" });
         notify(`Redelivering the callback of ${d.task_id}.`);
         await render();
       });
@@ -206,7 +211,7 @@ async function batchesPage(page) {
     open.addEventListener("click", async () => {
       // A link cannot carry the Bearer header: the file is fetched and shown here instead.
       const key = sessionStorage.getItem(KEY);
-      const answer = await fetch(`${base}/v1/files/${encodeURIComponent(fileId)}/content`, {
+      const answer = await fetch(`${base}/v1/files/${segment(fileId)}/content`, {
         headers: { Authorization: `Bearer ${key}` }, cache: "no-store",
       });
       const text = await answer.text();
@@ -239,8 +244,10 @@ function showLogin(message) {
   document.getElementById("key").focus();
 }
 
+let renders = 0; // a newer render (the hash changed meanwhile) wins over one still loading
+
 async function render() {
-  const page = document.getElementById("page");
+  const mine = ++renders;
   if (!sessionStorage.getItem(KEY)) return showLogin();
   document.getElementById("login").hidden = true;
   document.getElementById("nav").hidden = false;
@@ -255,10 +262,10 @@ async function render() {
     else await queuesPage(fresh);
     fresh.setAttribute("data-ready", "true");
   } catch (error) {
-    if (error instanceof AuthError) return showLogin(`Not signed in: ${error.message}`);
+    if (error instanceof AuthError) return mine === renders && showLogin(`Not signed in: ${error.message}`);
     fresh.append(el("p", { class: "error", role: "alert" }, error.message));
   }
-  page.replaceWith(fresh);
+  if (mine === renders) document.getElementById("page").replaceWith(fresh);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -273,7 +280,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("lookup").addEventListener("submit", (event) => {
     event.preventDefault();
     const id = document.getElementById("lookup-id").value.trim();
-    if (id) location.hash = `#task/${encodeURIComponent(id)}`;
+    if (id) location.hash = `#task/${segment(id)}`;
   });
   window.addEventListener("hashchange", () => {
     notify("");
