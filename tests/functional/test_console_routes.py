@@ -155,3 +155,12 @@ def test_a_redelivery_that_fails_again_files_a_new_dead_letter(
 def test_redelivering_a_task_without_a_delivery_is_404(admin) -> None:
     answer = call("POST", "/v1/console/dead-letters/TASK-nope/redeliver", None, admin)
     assert answer.status == 404 and answer.body["message"].startswith("task_id:")
+
+
+def test_the_openapi_document_has_the_console_routes_but_not_its_pages() -> None:
+    paths = call("GET", "/openapi.json", None, None).body["paths"]
+
+    redeliver = paths["/v1/console/dead-letters/{task_id}/redeliver"]["post"]
+    assert "202" in redeliver["responses"] and "admin" in redeliver["summary"]
+    assert {"/v1/console/queues", "/v1/console/queues/{queue_level}", "/v1/console/tasks/{task_id}"} <= set(paths)
+    assert not [p for p in paths if p.startswith("/console")]
