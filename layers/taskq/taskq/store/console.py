@@ -15,7 +15,7 @@ from .deliveries import DEAD, DELIVERED, PENDING
 from .keys import READY_INDEX, SWEEP_INDEX, SWEEP_SHARDS, callback_shard, dead_letter_key, delivery_key, task_key
 
 # How many sweep index entries of each shard the queue page looks at for running tasks.
-RUNNING_SCAN_PER_SHARD = 100
+RUNNING_SCAN_PER_SHARD = 25
 
 
 class Redelivery(enum.Enum):
