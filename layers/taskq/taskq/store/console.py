@@ -16,6 +16,7 @@ from .keys import READY_INDEX, SWEEP_INDEX, SWEEP_SHARDS, callback_shard, dead_l
 
 # How many sweep index entries of each shard the queue page looks at for running tasks.
 RUNNING_SCAN_PER_SHARD = 25
+REDELIVER_ATTEMPTS = 3
 
 
 class Redelivery(enum.Enum):
@@ -83,11 +84,22 @@ class ConsoleRecords(StoreBase):
         """A dead delivery becomes pending again, due now, with a fresh retry budget, and its
         dead letter goes, in one transaction. The retry job then claims and sends it like any
         due retry, so at most one attempt is ever in flight and a delivered one is never sent."""
-        record = self.delivery_state(task_id)
-        if record is None:
-            return Redelivery.NOT_FOUND
-        if record["state"] != DEAD:
-            return Redelivery.DELIVERED if record["state"] == DELIVERED else Redelivery.ALREADY_PENDING
+        for _ in range(REDELIVER_ATTEMPTS):
+            record = self.delivery_state(task_id)
+            if record is None:
+                return Redelivery.NOT_FOUND
+            if record["state"] != DEAD:
+                return Redelivery.DELIVERED if record["state"] == DELIVERED else Redelivery.ALREADY_PENDING
+            try:
+                self._db.transact_write_items(TransactItems=self._redelivery(task_id, record, now, claim_id))
+                return Redelivery.STARTED
+            except ClientError as e:
+                if not is_transaction_cancelled(e):
+                    raise
+                # it moved meanwhile (another redeliver), or contention: read it again
+        raise RuntimeError(f"redelivering {task_id}: the delivery kept changing")
+
+    def _redelivery(self, task_id: str, record: dict[str, Any], now: int, claim_id: str) -> list[dict[str, Any]]:
         failed_time = int(record["failed_time"])
         update = {
             "TableName": self._tables.control,
@@ -107,10 +119,4 @@ class ConsoleRecords(StoreBase):
             ),
         }
         letter = {"TableName": self._tables.control, "Key": dead_letter_key(failed_time, task_id)}
-        try:
-            self._db.transact_write_items(TransactItems=[{"Update": update}, {"Delete": letter}])
-        except ClientError as e:
-            if not is_transaction_cancelled(e):
-                raise
-            return self.redeliver(task_id, now, claim_id)  # it moved meanwhile: answer for what it is now
-        return Redelivery.STARTED
+        return [{"Update": update}, {"Delete": letter}]
