@@ -119,6 +119,7 @@ def test_a_queue_shows_the_right_counts_after_puts_and_opens_a_task(page, server
     for task_id in waiting:
         expect(row(page, task_id)).to_have_count(1)
     lease_end = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(taken["lease_expire_time"] / 1000))
+    expect(page.locator("#running[data-ready=true]")).to_contain_text("Running (showing 1 of 1)")
     expect(row(page, taken["task_id"])).to_contain_text(lease_end)
     snap(page, screenshots, "queue")
 

@@ -14,6 +14,7 @@ URL = "https://producer.example.com/hooks/taskq"
 ADMIN_ROUTES = [
     ("GET", "/v1/console/queues"),
     ("GET", "/v1/console/queues/q:0"),
+    ("GET", "/v1/console/queues/q:0/running"),
     ("GET", "/v1/console/tasks/TASK-1"),
     ("POST", "/v1/console/dead-letters/TASK-1/redeliver"),
 ]
@@ -74,7 +75,8 @@ def test_a_queue_shows_its_next_waiting_and_its_running_tasks(admin, producer, w
     body = answer.body
     assert body["endpoint"] == "/v1/chat/completions" and body["waiting"] == 2 and body["running"] == 1
     assert [t["task_id"] for t in body["waiting_tasks"]] == waiting[1:]
-    assert [(t["task_id"], t["lease_expire_time"]) for t in body["running_tasks"]] == [
+    running_tasks = call("GET", "/v1/console/queues/q:0/running", None, admin).body
+    assert [(t["task_id"], t["lease_expire_time"]) for t in running_tasks] == [
         (running["task_id"], running["lease_expire_time"])
     ]
 
@@ -82,6 +84,7 @@ def test_a_queue_shows_its_next_waiting_and_its_running_tasks(admin, producer, w
 @pytest.mark.parametrize(("queue", "status"), [("nope:0", 404), ("q:10", 400), ("q", 400)])
 def test_a_queue_that_is_not_registered_or_malformed_is_refused(admin, queue: str, status: int) -> None:
     assert call("GET", f"/v1/console/queues/{queue}", None, admin).status == status
+    assert call("GET", f"/v1/console/queues/{queue}/running", None, admin).status == status
 
 
 def test_a_task_page_gets_its_callback_delivery(admin, producer, worker, dispatcher: Dispatcher) -> None:

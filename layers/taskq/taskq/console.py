@@ -72,8 +72,15 @@ class ConsoleService:
             "endpoint": endpoints[queue.name],
             "series": series_answer(self._store.queue_series(queue), self._clock.now_ms()),
             "waiting_tasks": self._store.next_waiting(queue, LISTED_TASKS),
-            "running_tasks": self._store.running_tasks(queue, LISTED_TASKS),
         }
+
+    def running_tasks(self, principal: Any, queue_text: str) -> list[dict[str, Any]]:
+        """Apart from the queue's detail: it reads the sweep index (docs/design.md "Console"),
+        so the page shows everything else first and fills this in when it arrives."""
+        permissions.require_admin(principal, "console")
+        queue = parse_queue_level(queue_text)
+        self._require_registered(queue)
+        return self._store.running_tasks(queue, LISTED_TASKS)
 
     def task_extras(self, principal: Any, task_id: str) -> dict[str, Any]:
         """What the task page shows beside the task itself (GET /v1/queue/{task_id}): its

@@ -74,6 +74,14 @@ def queue_detail(queue_level: str, console: Console, caller: Caller) -> dict[str
     return console.queue_detail(caller, queue_level)
 
 
+@router.get(
+    "/v1/console/queues/<queue_level>/running",
+    summary="Up to 20 running tasks of a queue-level, soonest lease end first (admin)",
+)
+def running_tasks(queue_level: str, console: Console, caller: Caller) -> list[dict[str, Any]]:
+    return console.running_tasks(caller, queue_level)
+
+
 @router.get("/v1/console/tasks/<task_id>", summary="A task's events and callback delivery (admin)")
 def task_extras(task_id: TaskId, console: Console, caller: Caller) -> dict[str, Any]:
     return console.task_extras(caller, task_id)
