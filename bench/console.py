@@ -4,9 +4,10 @@
 A real `taskq serve --ephemeral` (state in memory: what is measured here is reading, and the
 fill is quicker without an fsync per write) is filled over HTTP by a few producer threads, and
 a tenth of the tasks taken; once the stream consumer has counted them, it measures:
-- `http`: what a page load fetches, one request after another on one connection: the page, its
-  script and style, then the page's JSON (the queues page: `GET /v1/console/queues`; the queue
-  page: `GET /v1/console/queues/{q}` of a queue with 100 tasks; the dead letters);
+- `http`: what a page load fetches, one request after another on a new connection: the page,
+  its script and style, then the page's JSON (the queues page: `GET /v1/console/queues`; the
+  queue page: `GET /v1/console/queues/{q}` of a queue with 100 tasks; the dead letters); and
+  apart, the queue page's running tasks (`.../running`, filled in after the page has drawn);
 - `browser` (when /usr/bin/chromium exists): Chromium's own time from navigation start until
   the page has drawn its data (`data-ready`), per page.
 """
@@ -95,6 +96,16 @@ def http_loads(base_url: str, queue: str, samples: int) -> dict[str, Any]:
         "dead_letters": "/v1/console/dead-letters",
     }
     found: dict[str, Any] = {}
+    # the queue page's running tasks, fetched once the page has drawn (not part of its load)
+    times = []
+    client = Client(base_url)
+    for _ in range(samples):
+        start = time.perf_counter()
+        answer = client.send("GET", f"/v1/console/queues/{queue}:0/running")
+        answer.read()
+        times.append((time.perf_counter() - start) * 1000)
+    client.close()
+    found["queue_running_json"] = summary(times)
     for name, data in pages.items():
         times = []
         for _ in range(samples):
