@@ -13,7 +13,7 @@ from callback_support import Receiver
 from conftest import ADMIN_KEY, playwright_api
 from local_server_process import ServerProcess, http
 
-expect = playwright_api.expect
+expect = playwright_api.expect if playwright_api is not None else None  # else conftest skips every test
 ENDPOINT = "/v1/chat/completions"
 
 
