@@ -12,7 +12,7 @@ from taskq.observability import publish_metrics
 from taskq.requests import parse_json_body
 
 from .errors import refuse_before_routing, register_error_handlers
-from .routes import batched, batches, console, events, files, keys, leases, meta, queue, uploads
+from .routes import batched, batches, console, console_pages, events, files, keys, leases, meta, queue, uploads
 
 logger = Logger()
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
@@ -23,6 +23,7 @@ app.include_router(leases.router)
 app.include_router(events.router)
 app.include_router(keys.router)
 app.include_router(console.router)
+app.include_router(console_pages.router)
 app.include_router(files.router)
 app.include_router(uploads.router)
 app.include_router(batches.router)
@@ -32,7 +33,9 @@ meta.serve_openapi(app)
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    refusal = refuse_before_routing(event, meta.PUBLIC_PATHS, {files.UPLOAD_PATH, uploads.PART_PATH})
+    refusal = refuse_before_routing(
+        event, meta.PUBLIC_PATHS | console_pages.PUBLIC_PATHS, {files.UPLOAD_PATH, uploads.PART_PATH}
+    )
     if refusal is not None:
         return refusal
     try:

@@ -19,6 +19,7 @@ from .apikeys import ApiKeyRecords
 from .batches import BatchRecords
 from .clears import ClearRecords, QueueGates
 from .codec import body_hash
+from .console import ConsoleRecords, Redelivery
 from .deliveries import Delivery, DeliveryRecords, Failure
 from .events import EventRecords
 from .files import FileObjects, FileRecords
@@ -45,6 +46,7 @@ __all__ = [
     "NewTask",
     "PutOutcome",
     "QueueGates",
+    "Redelivery",
     "batch_starter_from_env",
     "body_hash",
     "file_objects_from_env",
@@ -65,6 +67,7 @@ class DynamoStore(
     FileRecords,
     UploadRecords,
     BatchRecords,
+    ConsoleRecords,
 ):
     """Data access for the queue service. Methods take `now` (epoch ms) from the caller's clock."""
 

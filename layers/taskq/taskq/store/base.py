@@ -111,15 +111,26 @@ class StoreBase:
                 request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _batch_get(
-        self, table: str, keys: list[dict[str, Any]], *, projection: str, consistent: bool = False
+        self,
+        table: str,
+        keys: list[dict[str, Any]],
+        *,
+        projection: str,
+        consistent: bool = False,
+        names: dict[str, str] | None = None,
     ) -> list[dict[str, Any]]:
-        return self._batch_get_tables({table: (keys, projection)}, consistent=consistent)[table]
+        return self._batch_get_tables({table: (keys, projection)}, consistent=consistent, names=names)[table]
 
     def _batch_get_tables(
-        self, reads: dict[str, tuple[list[dict[str, Any]], str | None]], *, consistent: bool = False
+        self,
+        reads: dict[str, tuple[list[dict[str, Any]], str | None]],
+        *,
+        consistent: bool = False,
+        names: dict[str, str] | None = None,
     ) -> dict[str, list[dict[str, Any]]]:
         """The items of `reads` (per table: its keys and projection, None for whole items), in
-        as few BatchGetItem requests as the 100-key limit allows, unprocessed keys asked again."""
+        as few BatchGetItem requests as the 100-key limit allows, unprocessed keys asked again.
+        `names`: the projections' `#placeholders` (for attribute names DynamoDB reserves)."""
         items: dict[str, list[dict[str, Any]]] = {table: [] for table in reads}
         flat = [(table, key) for table, (keys, _) in reads.items() for key in keys]
         for start in range(0, len(flat), 100):
@@ -128,6 +139,8 @@ class StoreBase:
                 request = pending.setdefault(table, {"Keys": [], "ConsistentRead": consistent})
                 if (projection := reads[table][1]) is not None:
                     request["ProjectionExpression"] = projection
+                    if names:
+                        request["ExpressionAttributeNames"] = names
                 request["Keys"].append(key)
             for attempt in range(8):
                 answer = self._db.batch_get_item(RequestItems=pending)
