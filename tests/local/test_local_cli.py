@@ -91,3 +91,24 @@ def test_tables_for_a_terminal():
     assert render_table("TASK-1") == "TASK-1"
     task = render_table({"task_id": "TASK-1", "data": {"x": 1}}).splitlines()
     assert task == ["task_id  TASK-1", 'data     {"x": 1}']
+
+
+def test_shards_raises_a_queue_levels_shard_count_and_never_lowers_it(local_server: ServerProcess):
+    queue = f"cli-{uuid.uuid4().hex[:8]}"
+    taskq(local_server, "register", queue, "/v1/x")
+    raised = taskq(local_server, "shards", f"{queue}:1", "4", "--json")
+    assert json.loads(raised.stdout) == {"queue": queue, "level": 1, "endpoint": "/v1/x", "shards": 4}
+    assert request_for(build_parser().parse_args(["shards", "q:1", "4"])) == (
+        "POST",
+        "/v1/console/q:1/shards",
+        {"shards": 4},
+        {},
+    )
+    lowered = taskq(local_server, "shards", f"{queue}:1", "2")
+    assert lowered.returncode == 1 and json.loads(lowered.stderr)["code"] == 409
+    assert "shards" in json.loads(lowered.stderr)["message"]
+    # tasks put now spread over the 4 shards, and a take still finds every one of them
+    for i in range(8):
+        taskq(local_server, "put", queue, "--endpoint", "/v1/x", "--data", json.dumps({"i": i}), "--level", "1")
+    taken = json.loads(taskq(local_server, "take", f"{queue}:1", "--size", "8").stdout)[f"{queue}:1"]
+    assert sorted(t["data"]["i"] for t in taken) == list(range(8))

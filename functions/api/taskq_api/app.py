@@ -12,7 +12,7 @@ from taskq.observability import publish_metrics
 from taskq.requests import parse_json_body
 
 from .errors import refuse_before_routing, register_error_handlers
-from .routes import batches, console, events, files, keys, leases, meta, queue
+from .routes import batches, console, events, files, keys, leases, meta, queue, shards
 
 logger = Logger()
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
@@ -24,6 +24,7 @@ app.include_router(keys.router)
 app.include_router(console.router)
 app.include_router(files.router)
 app.include_router(batches.router)
+app.include_router(shards.router)
 register_error_handlers(app)
 meta.serve_openapi(app)
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, f
 
 from .errors import BadRequest
 from .http_errors import describe_validation_error
-from .models import QUEUE_NAME, QueueLevel, Strategy
+from .models import MAX_SHARDS, QUEUE_NAME, QueueLevel, Strategy
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -185,3 +185,9 @@ class BatchCreateRequest(RequestBody):
         if not 1 <= int(window[:-1]) <= 168:
             raise ValueError("must be between 1h and 168h")
         return window
+
+
+class ShardsRequest(RequestBody):
+    """`POST /v1/console/{queue_level}/shards`: a queue-level's new ready shard count."""
+
+    shards: StrictInt = Field(ge=1, le=MAX_SHARDS, description="ready shards, only ever raised")

@@ -14,7 +14,7 @@ from .errors import BadRequest, LeaseConflict, PayloadTooLarge, QueueNotFound, S
 from .ids import new_instance_id, new_task_id
 from .leases import RETRIES_EXHAUSTED_RESULT_KEY, lease_until, retries_exhausted_result, retries_remain
 from .marker_cache import ClearMarkerCache
-from .models import Principal, ResponseMode, Status, Task, WorkerEvent
+from .models import Principal, QueueLevel, Registration, ResponseMode, Status, Task, WorkerEvent
 from .online import frontdoor
 from .online import rules as online
 from .online.watch import TaskWatch
@@ -29,6 +29,7 @@ from .requests import (
     TakeRequest,
 )
 from .store import DynamoStore, IdempotencyRecord, body_hash
+from .store.keys import ready_shard
 from .store.transitions import INLINE_RESULT_BYTES
 from .take import TakeRun
 from .telemetry import NO_TELEMETRY, Telemetry
@@ -37,6 +38,9 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 DEFAULT_TIMEOUT_SECONDS = {"callback": 86_400, "blocking": 300, "streaming": 300}
 # Rounds of re-reading a task whose state changed between our read and our conditional write.
 MAX_STATE_RETRIES = 5
+# How long an instance uses a registration it read (its shard counts may be raised meanwhile):
+# a raise reaches every put and take within this bound (docs/design.md "Sharded queue heads").
+REGISTRATION_REREAD_MS = 120_000
 
 
 def payload_bytes(field: str, value: Any, limit: int = MAX_PAYLOAD_BYTES) -> int:
@@ -87,8 +91,9 @@ class QueueService:
         self._instance_id = instance_id or new_instance_id()
         self._callback_guard = callback_guard or CallbackGuard.from_env()
         self._telemetry = telemetry
-        # Registrations are never removed, so a registered queue may be remembered for good.
-        self._registered: dict[str, str] = {}
+        # Registrations are never removed and their endpoint never changes, but their shard
+        # counts may be raised: each is used for REGISTRATION_REREAD_MS from its read.
+        self._registered: dict[str, tuple[Registration, int]] = {}
         # How widely this instance spreads its claims: wider while it loses them to other takers.
         self._spread = ClaimSpread()
         # Clear markers read by earlier takes, trusted for a bounded time (marker_cache.py).
@@ -101,8 +106,9 @@ class QueueService:
 
     def register(self, principal: Principal, request: RegisterRequest) -> str:
         permissions.require_admin(principal, "register")
-        self._store.register_queue(request.queue, request.endpoint, self._clock.now_ms())
-        self._registered[request.queue] = request.endpoint
+        now = self._clock.now_ms()
+        registration = self._store.register_queue(request.queue, request.endpoint, now)
+        self._registered[request.queue] = (registration, now)
         return request.queue
 
     def metadata(self, principal: Principal, queue: str) -> dict[str, str]:
@@ -110,19 +116,31 @@ class QueueService:
         return {"queue": queue, "endpoint": self._require_registered([queue])[queue]}
 
     def _require_registered(self, names: list[str]) -> dict[str, str]:
-        missing = [n for n in names if n not in self._registered]
-        if missing:
-            self._registered |= self._store.queue_endpoints(missing)
+        return {name: r.endpoint for name, r in self._registrations(names).items()}
+
+    def _registrations(self, names: list[str]) -> dict[str, Registration]:
+        """The registrations of `names` (404 for one that is not registered), read in one
+        BatchGetItem where this instance has none younger than REGISTRATION_REREAD_MS."""
+        now = self._clock.now_ms()
+        read_at = {n: self._registered[n][1] for n in names if n in self._registered}
+        stale = [n for n in names if now - read_at.get(n, now - REGISTRATION_REREAD_MS) >= REGISTRATION_REREAD_MS]
+        if stale:
+            found = self._store.queue_registrations(stale)
+            self._registered |= {name: (registration, now) for name, registration in found.items()}
         for name in names:
             if name not in self._registered:
                 raise QueueNotFound(name)
-        return {n: self._registered[n] for n in names}
+        return {n: self._registered[n][0] for n in names}
+
+    def _shards(self, queues: list[QueueLevel]) -> list[int]:
+        registrations = self._registrations([q.name for q in queues])
+        return [registrations[q.name].shards_of(q.level) for q in queues]
 
     # --- put ---------------------------------------------------------------------------------
 
     def put(self, principal: Principal, request: PutRequest, idempotency_key: str | None = None) -> str:
         permissions.require_queue(principal, request.queue, PRODUCERS, "put")
-        self._require_registered([request.queue])
+        [shards] = self._shards([QueueLevel(request.queue, request.level)])
         online.check_put(request)
         payload_bytes("data", request.data)
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
@@ -132,8 +150,9 @@ class QueueService:
 
         now = self._clock.now_ms()
         timeout = request.timeout or DEFAULT_TIMEOUT_SECONDS[request.response_mode]
+        task_id = new_task_id(now)
         task = Task(
-            task_id=new_task_id(now),
+            task_id=task_id,
             ak=principal.ak,
             queue=request.queue,
             level=request.level,
@@ -146,6 +165,7 @@ class QueueService:
             callback_url=request.callback_url,
             trace_id=request.trace_id,
             instance_id=self._instance_id if request.level == 0 else "",
+            shard=ready_shard(task_id, shards),
         )
         record = None
         if idempotency_key is not None:
@@ -161,10 +181,12 @@ class QueueService:
         queues = request.queue_levels
         for queue in queues:
             permissions.require_queue(principal, queue.name, WORKERS, "take")
-        self._require_registered([q.name for q in queues])
+        shards = self._shards(queues)
         now = self._clock.now_ms()
         spread = self._spread.width(now)
-        run = TakeRun(self._store, self._clock, request, queues, spread=spread, markers=self._clear_markers)
+        run = TakeRun(
+            self._store, self._clock, request, queues, spread=spread, markers=self._clear_markers, shards=shards
+        )
         taken = run.run()
         self._spread.record(now, run.lost_claims, reached=run.spread)
         self._telemetry.count("TasksTaken", sum(map(len, taken)))

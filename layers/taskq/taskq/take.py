@@ -55,8 +55,12 @@ class TakeRun:
         queues: list[QueueLevel],
         spread: int = 1,
         markers: ClearMarkerCache | None = None,
+        shards: list[int] | None = None,
     ) -> None:
         self.store = store
+        # Ready shards per listed queue (the registration as the service last read it): the
+        # head of each is read and merged into the queue's candidates (strategies.merge_shards).
+        self.shards = shards or [1] * len(queues)
         self.markers = markers or ClearMarkerCache()  # the instance's, so later takes reuse them
         self.clock = clock
         now = clock.now_ms()
@@ -138,14 +142,20 @@ class TakeRun:
             if self.closed[i]:
                 found.append([])
                 continue
-            ready = self.store.find_ready(
-                queue,
-                self.now,
-                limit + len(self.tried),
-                endpoint=request.endpoint,
-                put_before=put_before,
-                put_after=self.cleared_before.get(queue),
-            )
+            wanted = limit + len(self.tried)
+            heads = [
+                self.store.find_ready(
+                    queue,
+                    self.now,
+                    wanted,
+                    endpoint=request.endpoint,
+                    put_before=put_before,
+                    put_after=self.cleared_before.get(queue),
+                    shard=shard,
+                )
+                for shard in range(self.shards[i])
+            ]
+            ready = heads[0] if len(heads) == 1 else strategies.merge_shards(heads, wanted)
             # The index lags behind claims: skip what this call already tried.
             found.append([c for c in ready if c.task_id not in self.tried])
         return found
