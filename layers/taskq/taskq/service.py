@@ -9,6 +9,7 @@ from typing import Any
 from . import permissions
 from .callbacks import CallbackGuard
 from .clock import Clock
+from .console import parse_queue_level
 from .contention import ClaimSpread
 from .errors import BadRequest, LeaseConflict, PayloadTooLarge, QueueNotFound, StateConflict
 from .ids import new_instance_id, new_task_id
@@ -26,6 +27,7 @@ from .requests import (
     PutRequest,
     RegisterRequest,
     RetryRequest,
+    ShardsRequest,
     TakeRequest,
 )
 from .store import DynamoStore, IdempotencyRecord, body_hash
@@ -114,6 +116,22 @@ class QueueService:
     def metadata(self, principal: Principal, queue: str) -> dict[str, str]:
         permissions.require_queue(principal, queue, ANY_ROLE, "metadata")
         return {"queue": queue, "endpoint": self._require_registered([queue])[queue]}
+
+    def raise_shards(self, principal: Principal, queue_text: str, request: ShardsRequest) -> dict[str, Any]:
+        """`POST /v1/console/{queue_level}/shards`: the registration with the new ready shard
+        count; 404 for a queue not registered, 409 for a count below the registered one (the
+        same count is a repeat, answered alike). Other instances see it within
+        REGISTRATION_REREAD_MS (docs/design.md "Sharded queue heads")."""
+        permissions.require_admin(principal, "console")
+        queue = parse_queue_level(queue_text)
+        registration = self._store.raise_shards(queue, request.shards)
+        self._registered[queue.name] = (registration, self._clock.now_ms())
+        return {
+            "queue": queue.name,
+            "level": queue.level,
+            "endpoint": registration.endpoint,
+            "shards": registration.shards_of(queue.level),
+        }
 
     def _require_registered(self, names: list[str]) -> dict[str, str]:
         return {name: r.endpoint for name, r in self._registrations(names).items()}
