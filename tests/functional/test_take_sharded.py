@@ -223,3 +223,37 @@ def test_a_clear_at_k_4_cancels_every_shard_and_spares_later_puts(
     assert answer.status == 200 and answer.headers["X-Clear-Complete"] == "true"
     assert {store.get_task(t).status.value for t in before} == {"cancelled"}  # type: ignore[union-attr]
     assert taken_ids(take(worker, ["c:0"], 25)) == {"c:0": [after]}
+
+
+def test_the_openapi_document_lists_the_shards_route_and_its_body() -> None:
+    answer = call("GET", "/openapi.json", None, None)
+
+    route = answer.body["paths"]["/v1/console/{queue_level}/shards"]["post"]
+    schema = answer.body["components"]["schemas"]["ShardsRequest"]
+    assert route["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ShardsRequest"
+    }
+    assert (schema["properties"]["shards"]["minimum"], schema["properties"]["shards"]["maximum"]) == (1, 64)
+
+
+def test_a_taker_sees_a_raise_once_its_registration_is_older_than_the_bound(
+    admin: Caller, producer: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, serve
+) -> None:
+    register(admin, "hot")
+    taker = QueueService(store, clock)
+    serve(taker)
+    assert take(worker, ["hot:0"], 1) == {}  # reads the registration: 1 shard
+    store.raise_shards(QueueLevel("hot", 0), 4)  # another instance's raise, and its puts
+    serve(QueueService(store, clock))
+    put_ids = [put(producer, "hot") for _ in range(12)]
+    in_shard_0 = [t for t in put_ids if store.get_task(t).shard == 0]  # type: ignore[union-attr]
+    assert len(in_shard_0) < len(put_ids)
+    serve(taker)
+
+    clock.advance(ms=REGISTRATION_REREAD_MS - 1)
+    before = taken_ids(take(worker, ["hot:0"], 12)).get("hot:0", [])
+    clock.advance(ms=1)
+    after = taken_ids(take(worker, ["hot:0"], 12)).get("hot:0", [])
+
+    assert sorted(before) == sorted(in_shard_0)
+    assert sorted(before + after) == sorted(put_ids)
