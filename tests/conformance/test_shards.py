@@ -13,7 +13,7 @@ from taskq.clock import ManualClock
 from taskq.errors import Conflict, QueueNotFound
 from taskq.models import Candidate, Status, Task
 from taskq.store import ClaimOutcome, DynamoStore
-from taskq.store.keys import ready_shard
+from taskq.store.keys import SWEEP_SHARDS, SWEEP_SHARDS_WRITTEN_BEFORE, ready_shard, sweep_shard
 from taskq.strategies import merge_shards
 from tests.conformance.factory import CHAT, Q, lease, waiting_task
 
@@ -115,3 +115,27 @@ def test_shards_are_only_ever_raised_and_a_repeated_registration_keeps_them(
     assert store.queue_shards(Q) == 4
     assert store.queue_shards(replace(Q, level=1)) == 1  # per level
     assert store.queue_registrations([Q.name])[Q.name].shards == {Q.level: 4}
+
+
+def test_the_sweeper_finds_tasks_of_every_sweep_shard_count_written_new_and_old(
+    store: DynamoStore, clock: ManualClock
+) -> None:
+    """The SweepDue migration (docs/design.md): tasks put by this release spread over
+    SWEEP_SHARDS, tasks put by an earlier release keep the shard of its count; both are due."""
+    old_counts = [count for count in SWEEP_SHARDS_WRITTEN_BEFORE if count != SWEEP_SHARDS]
+    expiring = [waiting_task(clock, expire_time=clock.now_ms() + 1_000) for _ in range(24)]
+    for task in expiring:
+        store.put_task(task, None, clock.now_ms())
+    assert max(int(sweep_shard(t.task_id)) for t in expiring) >= min(old_counts, default=SWEEP_SHARDS)
+    from_before = waiting_task(clock, expire_time=clock.now_ms() + 1_000)
+    store.put_task(from_before, None, clock.now_ms())
+    for count in old_counts:  # as the earlier release wrote it
+        store._db.update_item(
+            TableName=store._tables.tasks,
+            Key={"task_id": {"S": from_before.task_id}},
+            UpdateExpression="SET sweep_shard = :s",
+            ExpressionAttributeValues={":s": {"S": sweep_shard(from_before.task_id, count)}},
+        )
+    clock.advance(ms=1_000)
+
+    assert sorted(store.due_task_ids(clock.now_ms())) == sorted(t.task_id for t in [*expiring, from_before])
