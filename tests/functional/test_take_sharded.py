@@ -257,3 +257,23 @@ def test_a_taker_sees_a_raise_once_its_registration_is_older_than_the_bound(
 
     assert sorted(before) == sorted(in_shard_0)
     assert sorted(before + after) == sorted(put_ids)
+
+
+def test_shard_heads_read_concurrently_give_the_same_exact_fifo(
+    admin: Caller, producer: Caller, worker: Caller, store: DynamoStore, clock: ManualClock, dynamodb, serve
+) -> None:
+    serve(QueueService(store, clock, shard_query_workers=4))  # as the API function runs
+    sharded(admin, "a", "b")
+    order = sorted(
+        put_spread(producer, clock, store, "a", 10) + put_spread(producer, clock, store, "b", 10),
+        key=lambda t: (store.get_task(t).start_time, t),  # type: ignore[union-attr]
+    )
+    queries: list[str] = []
+    dynamodb.meta.events.register("before-call.dynamodb.Query", lambda **_: queries.append("q"))
+
+    taken = [take(worker, ["a:0", "b:0"], 4, strategy="fifo") for _ in range(5)]
+
+    # each take: the 4 earliest tasks left, across both queues' 8 shards
+    ids = [sorted(t["task_id"] for tasks in answer.values() for t in tasks) for answer in taken]
+    assert ids == [sorted(order[4 * i : 4 * i + 4]) for i in range(5)]
+    assert len(queries) == 5 * 2 * K  # one round per take: every shard of both queues once

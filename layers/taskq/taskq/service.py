@@ -87,8 +87,11 @@ class QueueService:
         *,
         callback_guard: CallbackGuard | None = None,
         telemetry: Telemetry = NO_TELEMETRY,
+        shard_query_workers: int = 1,
     ) -> None:
         self._store = store
+        # Threads a take reads a sharded queue's shard heads with (take.py); 1 sends them in turn.
+        self._shard_query_workers = shard_query_workers
         self._clock = clock
         self._instance_id = instance_id or new_instance_id()
         self._callback_guard = callback_guard or CallbackGuard.from_env()
@@ -203,7 +206,14 @@ class QueueService:
         now = self._clock.now_ms()
         spread = self._spread.width(now)
         run = TakeRun(
-            self._store, self._clock, request, queues, spread=spread, markers=self._clear_markers, shards=shards
+            self._store,
+            self._clock,
+            request,
+            queues,
+            spread=spread,
+            markers=self._clear_markers,
+            shards=shards,
+            query_workers=self._shard_query_workers,
         )
         taken = run.run()
         self._spread.record(now, run.lost_claims, reached=run.spread)
