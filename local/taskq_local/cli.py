@@ -161,6 +161,8 @@ def request_for(args: argparse.Namespace) -> tuple[str, str, Any, dict[str, str]
         return "GET", task, None, {}
     if args.command == "stats":
         return "GET", f"/v1/queue/{quote(args.queue, safe=':')}/stats", None, {}
+    if args.command == "shards":
+        return "POST", f"/v1/console/{quote(args.queue, safe=':')}/shards", {"shards": args.shards}, {}
     if args.command == "keys":
         return key_request(args)
     raise AssertionError(args.command)
@@ -293,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help in (("cancel", "cancel a task"), ("get", "show a task")):
         command(name, help).add_argument("task_id")
     command("stats", "a queue-level's counters").add_argument("queue", metavar="QUEUE:LEVEL")
+    shards = command("shards", "raise a queue-level's ready shard count (admin; it is never lowered)")
+    shards.add_argument("queue", metavar="QUEUE:LEVEL")
+    shards.add_argument("shards", type=int, metavar="K", help="1..64")
     add_key_commands(commands, client)
     # `taskq worker pkg.module:handler --queue demo:1 ...`: the client library's worker command.
     # Parsed by taskq_client (see main); listed here for `taskq --help`.

@@ -17,7 +17,7 @@ from taskq.clock import SystemClock
 from taskq.config import TableNames
 from taskq.errors import Conflict
 from taskq.models import Principal, Role
-from taskq.requests import PutRequest, RegisterRequest, TakeRequest
+from taskq.requests import PutRequest, RegisterRequest, ShardsRequest, TakeRequest
 from taskq.service import QueueService
 from taskq.store import DynamoStore
 from taskq.sweeper import Sweeper
@@ -64,10 +64,14 @@ class Record:
         return by_task
 
 
-def put_tasks(endpoint: str, tables: TableNames, queues: list[str], count: int) -> list[str]:
+def put_tasks(endpoint: str, tables: TableNames, queues: list[str], count: int, shards: int = 1) -> list[str]:
+    """`count` tasks at level 1 of `queues`, in turn; with `shards`, each queue's level 1 is
+    raised to that many ready shards first."""
     service = service_on(endpoint, tables)
     for name in queues:
         service.register(ADMIN, RegisterRequest(queue=name, endpoint="/v1/chat/completions"))
+        if shards > 1:
+            service.raise_shards(ADMIN, f"{name}:1", ShardsRequest(shards=shards))
     return [
         service.put(
             PRODUCER,

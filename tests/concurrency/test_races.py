@@ -74,6 +74,21 @@ def test_fifo_workers_on_dynalite_deliver_every_task_exactly_once(dynalite_endpo
     assert_abandoned_tasks_redelivered(record)
 
 
+def test_fifo_workers_on_dynalite_deliver_every_task_exactly_once_from_4_shards(dynalite_endpoint: str) -> None:
+    # Given 300 tasks on dynalite, spread over 4 ready shards (issue 14)
+    tables = tables_on(dynalite_endpoint)
+    task_ids = put_tasks(dynalite_endpoint, tables, ["sharded"], 300, shards=4)
+
+    # When 8 workers take and complete them, merging the shards' heads, abandoning some grants
+    take = TakeRequest(queues=["sharded:1"], size=3, process_timeout=1, process_max_retries=-1)
+    record = run_workers(dynalite_endpoint, tables, take, expected=len(task_ids))
+
+    # Then every task succeeded exactly once, leases never overlapped and abandoned tasks came back
+    assert_every_task_succeeded_once(record, dynalite_endpoint, tables, task_ids)
+    assert_leases_never_overlap(record)
+    assert_abandoned_tasks_redelivered(record)
+
+
 def test_sequential_workers_never_run_two_tasks_of_one_queue_at_once(moto_server_endpoint: str) -> None:
     # Given 4 queues with 25 tasks each, on a DynamoDB that has transactions (moto's server copies
     # the tables on every transaction: each claim is slow there, hence the longer deadline)

@@ -24,6 +24,7 @@ from taskq.clock import ManualClock
 from taskq.files import FileService
 from taskq.models import Principal, Role
 from taskq.store import DynamoStore, FileObjects
+from taskq.store.keys import ready_shard
 from taskq.sweeper import Sweeper
 from taskq_api.app import app
 from taskq_api.dependencies import get_batch_service, get_file_service
@@ -184,6 +185,23 @@ def test_the_queue_and_level_headers_choose_where_the_tasks_go(producer, admin, 
 
     assert [t["custom_id"] for t in take(worker, ["other:3"], 10)["other:3"]] == ["a"]
     assert take(worker, ["chat:1"], 10) == {}
+
+
+def test_a_sharded_queue_level_gets_its_batch_tasks_spread_over_its_shards(
+    producer, admin, worker, uploaded, runner, store
+):
+    raised = call("POST", "/v1/console/chat:1/shards", {"shards": 4}, admin)
+    assert raised.status == 200, raised
+    file_id = uploaded(jsonl([line(f"l{i}") for i in range(24)]))
+    batch = created(producer, file_id)
+
+    runner.run(batch["id"], FAR)
+
+    ids = [line_task_id(batch["id"], i) for i in range(24)]
+    assert [store.get_task(t).shard for t in ids] == [ready_shard(t, 4) for t in ids]
+    assert len({ready_shard(t, 4) for t in ids}) > 1
+    taken = take(worker, ["chat:1"], 30)["chat:1"]
+    assert sorted(t["custom_id"] for t in taken) == sorted(f"l{i}" for i in range(24))
 
 
 def test_a_bad_file_fails_the_batch_naming_its_lines_and_creates_no_task(producer, uploaded, runner, dynamodb):

@@ -17,7 +17,7 @@ from taskq.clock import ManualClock
 from taskq.ids import new_task_id
 from taskq.models import QueueLevel, Status, Task
 from taskq.store import DynamoStore
-from taskq.store.keys import lock_key
+from taskq.store.keys import SWEEP_SHARDS_READ, lock_key
 from taskq.sweeper import Sweeper
 
 QUEUE = "sw"
@@ -184,7 +184,7 @@ def test_a_sweep_costs_the_same_however_many_other_tasks_there_are(
 
     # Then one Query per shard, and per due task one GetItem and one conditional UpdateItem
     assert report == Counter({"requeue": 2})
-    assert calls == Counter({"Query": 8, "GetItem": 2, "UpdateItem": 2})
+    assert calls == Counter({"Query": SWEEP_SHARDS_READ, "GetItem": 2, "UpdateItem": 2})
 
 
 def test_the_sweeper_function_reports_what_it_did_and_a_second_run_does_nothing(

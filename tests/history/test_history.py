@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.history.checker import replay_command, report
-from tests.history.workload import run_seed
+from tests.history.workload import SHARDED, run_seed
 
 pytestmark = pytest.mark.history
 
@@ -24,4 +24,27 @@ def test_a_seeded_run_keeps_every_invariant(seed: int) -> None:
     # the run did what it is for: tasks granted, faults injected
     assert outcome.history.leases, "no take was granted a task"
     assert outcome.plan.injected, "no fault was injected"
+    assert outcome.violations == [], report(outcome, replay_command(seed))
+
+
+# Sharded queue heads (issue 14): the same workload with every queue-level at 4 ready shards,
+# raised to 8 while puts and takes run; the clears after the raise must cover every shard.
+SHARDED_SEEDS = [2, 3]
+
+
+@pytest.mark.parametrize("seed", SHARDED_SEEDS)
+def test_a_seeded_run_with_sharded_queue_heads_keeps_every_invariant(seed: int) -> None:
+    outcome = run_seed(seed, SHARDED)
+    assert outcome.history.leases, "no take was granted a task"
+    assert outcome.plan.injected, "no fault was injected"
+    assert outcome.history.operations["raise shards"] == 5  # one per queue-level
+    assert outcome.history.clears, "no clear answered"
+    shard_of = {
+        r["dynamodb"]["Keys"]["task_id"]["S"]: int(r["dynamodb"]["NewImage"].get("shard", {"N": "0"})["N"])
+        for r in outcome.history.stream_records
+        if r["eventName"] == "INSERT"
+    }
+    handed_out = {shard_of[h.task_id] for h in outcome.history.hand_outs}
+    assert max(handed_out) >= SHARDED.shards, "no task of a raised shard was handed out"
+    assert len(handed_out) > 2, "tasks were handed out of too few shards"
     assert outcome.violations == [], report(outcome, replay_command(seed))

@@ -24,7 +24,7 @@ from taskq.config import TableNames
 from taskq.console import ConsoleService
 from taskq.delivery import CallbackDispatcher, RetryPolicy
 from taskq.models import QueueLevel
-from taskq.requests import RegisterRequest
+from taskq.requests import RegisterRequest, ShardsRequest
 from taskq.service import QueueService
 from taskq.store import DynamoStore
 from taskq.sweeper import Sweeper
@@ -56,6 +56,8 @@ class Shape:
     faults: Mapping[Kind, float] = field(default_factory=lambda: dict(FAULTS))
     process_timeouts: tuple[int | None, ...] = (None, 5, 5, 10, 30)  # a take's, drawn per take
     heartbeats: tuple[int, ...] = (0, 1, 2, 3)  # before completing, drawn per task
+    shards: int = 1  # ready shards of every queue-level from the start (issue 14)
+    raise_shards_to: int | None = None  # raised to this by the clearer during the run, faults on
 
 
 # Seeds ending in 7 race at lease ends: few actors, so the sweeper and the takers get many of
@@ -63,6 +65,11 @@ class Shape:
 LEASE_RACE = Shape(
     producers=1, workers=2, producer_steps=12, worker_steps=12, process_timeouts=(5,), heartbeats=(2, 3, 4)
 )
+
+
+# Sharded queue heads: every queue-level starts at 4 shards and is raised to 8 while puts and
+# takes run, each instance seeing the raise only when it reads the registration again.
+SHARDED = Shape(shards=4, raise_shards_to=8)
 
 
 def shape_for(seed: int) -> Shape:
@@ -150,6 +157,9 @@ class Run:
         setup = QueueService(self.store, self.clock, "setup", callback_guard=self.guard)
         for name in {q.split(":")[0] for q in FREE_QUEUES + SEQUENTIAL_QUEUES}:
             setup.register(ADMIN, RegisterRequest(queue=name, endpoint=ENDPOINT))
+        if self.shape.shards > 1:
+            for queue in FREE_QUEUES + SEQUENTIAL_QUEUES:
+                setup.raise_shards(ADMIN, queue, ShardsRequest(shards=self.shape.shards))
         # Odd seeds run the dispatcher without SDK retries: every fault reaches the handler, and
         # Lambda's retries of the batch (shorter or longer) take over.
         dispatch_store = DynamoStore(self.client("dispatcher", attempts=1 if self.seed % 2 else 3), TABLES)
@@ -183,7 +193,8 @@ class Run:
         clear_store = DynamoStore(self.client("clearer"), TABLES)
         console = ConsoleService(clear_store, self.clock)
         partial = QueueClearer(clear_store, self.clock)
-        scheduler.spawn("clearer", lambda: self._clear(clearer, console, partial))
+        raiser = self.service("clearer")
+        scheduler.spawn("clearer", lambda: self._clear(clearer, console, partial, raiser))
         sweeper = Actor("sweeper", self.seed, None, self.history, self)  # type: ignore[arg-type]
         sweep = Sweeper(DynamoStore(self.client("sweeper"), TABLES), self.clock)
         scheduler.spawn("sweeper", lambda: self._loop(sweeper, "sweep", sweep.sweep), foreground=False)
@@ -209,13 +220,15 @@ class Run:
                     self.history.log(violation.task_id, self.clock.now_ms(), "monitor", str(violation))
             self.scheduler.point()
 
-    def _clear(self, clearer: Actor, console: ConsoleService, partial: QueueClearer) -> None:
+    def _clear(self, clearer: Actor, console: ConsoleService, partial: QueueClearer, raiser: QueueService) -> None:
         """Clears through the console (cancels every covered task within the call), or, as a
         clear too big for its call does, cancels none before answering and leaves them to the
         scheduled job: then only the takes' markers keep the covered tasks from being handed out."""
-        for _ in range(self.shape.clears):
+        for i in range(self.shape.clears):
             for _ in range(clearer.rng.randint(5, 40)):
                 self.scheduler.point()
+            if i == 1 and self.shape.raise_shards_to is not None:
+                self._raise_shards(clearer, raiser, self.shape.raise_shards_to)
             queue = clearer.rng.choice(FREE_QUEUES + SEQUENTIAL_QUEUES)
             began = self.clock.now_ms()
             if clearer.rng.random() < 0.5:
@@ -224,6 +237,13 @@ class Run:
                 answer = clearer.call("clear", lambda q=queue: partial.clear(QueueLevel.parse(q), sync_limit=0))
             if isinstance(answer, tuple | bool):  # answered (not a fault, not a domain error)
                 self.history.clears.append(Clear(queue, began, self.clock.now_ms()))
+
+    def _raise_shards(self, clearer: Actor, raiser: QueueService, shards: int) -> None:
+        """Raises every queue-level's shards between two clears: the clears after it must cover
+        the new shards too, and the tasks put into them must still be handed out."""
+        for queue in FREE_QUEUES + SEQUENTIAL_QUEUES:
+            request = ShardsRequest(shards=shards)
+            clearer.call("raise shards", lambda q=queue, r=request: raiser.raise_shards(ADMIN, q, r))
 
     def _settle(self, dispatch_store: DynamoStore) -> None:
         """No more faults: past every expiry, sweep, drain the stream, run the retry job, until

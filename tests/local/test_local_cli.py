@@ -118,3 +118,24 @@ def test_put_batch_and_complete_batch_from_json_lines(local_server: ServerProces
     rows = json.loads(done.stdout)
     assert [(r["task_id"], r["code"]) for r in rows] == [(ids[0], 200), (ids[1], 200), (ids[2], 409)]
     assert rows[2]["message"].startswith("X-Lease-Id:")
+
+
+def test_shards_raises_a_queue_levels_shard_count_and_never_lowers_it(local_server: ServerProcess):
+    queue = f"cli-{uuid.uuid4().hex[:8]}"
+    taskq(local_server, "register", queue, "/v1/x")
+    raised = taskq(local_server, "shards", f"{queue}:1", "4", "--json")
+    assert json.loads(raised.stdout) == {"queue": queue, "level": 1, "endpoint": "/v1/x", "shards": 4}
+    assert request_for(build_parser().parse_args(["shards", "q:1", "4"])) == (
+        "POST",
+        "/v1/console/q:1/shards",
+        {"shards": 4},
+        {},
+    )
+    lowered = taskq(local_server, "shards", f"{queue}:1", "2")
+    assert lowered.returncode == 1 and json.loads(lowered.stderr)["code"] == 409
+    assert "shards" in json.loads(lowered.stderr)["message"]
+    # tasks put now spread over the 4 shards, and a take still finds every one of them
+    for i in range(8):
+        taskq(local_server, "put", queue, "--endpoint", "/v1/x", "--data", json.dumps({"i": i}), "--level", "1")
+    taken = json.loads(taskq(local_server, "take", f"{queue}:1", "--size", "8").stdout)[f"{queue}:1"]
+    assert sorted(t["data"]["i"] for t in taken) == list(range(8))

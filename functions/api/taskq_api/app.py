@@ -12,7 +12,20 @@ from taskq.observability import publish_metrics
 from taskq.requests import parse_json_body
 
 from .errors import refuse_before_routing, register_error_handlers
-from .routes import batched, batches, console, console_pages, events, files, keys, leases, meta, queue, uploads
+from .routes import (
+    batched,
+    batches,
+    console,
+    console_pages,
+    events,
+    files,
+    keys,
+    leases,
+    meta,
+    queue,
+    shards,
+    uploads,
+)
 
 logger = Logger()
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
@@ -27,6 +40,7 @@ app.include_router(console_pages.router)
 app.include_router(files.router)
 app.include_router(uploads.router)
 app.include_router(batches.router)
+app.include_router(shards.router)
 register_error_handlers(app)
 meta.serve_openapi(app)
 

@@ -22,6 +22,9 @@ from taskq.service import QueueService
 from taskq.store import DynamoStore, batch_starter_from_env, file_objects_from_env, store_from_env
 from taskq.uploads import UploadService
 
+# A take sends a sharded queue's shard Queries concurrently, on up to this many threads (boto3
+# clients are thread-safe; botocore's pool holds 10 connections).
+SHARD_QUERY_WORKERS = 8
 # Level-0 tasks name the API instance that accepted them (for phase 2's blocking mode).
 INSTANCE_ID = new_instance_id()
 
@@ -34,7 +37,13 @@ def get_store() -> DynamoStore:
 
 @cache
 def get_service() -> QueueService:
-    return QueueService(get_store(), SystemClock(), instance_id=INSTANCE_ID, telemetry=PowertoolsTelemetry())
+    return QueueService(
+        get_store(),
+        SystemClock(),
+        instance_id=INSTANCE_ID,
+        telemetry=PowertoolsTelemetry(),
+        shard_query_workers=SHARD_QUERY_WORKERS,
+    )
 
 
 @cache

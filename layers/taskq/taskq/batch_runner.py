@@ -20,6 +20,7 @@ from .clock import Clock
 from .config import file_retention_seconds
 from .files import FileInfo
 from .models import QUEUE_NAME, ResponseMode, Status, Task
+from .store.keys import ready_shard
 
 if TYPE_CHECKING:
     from .store import DynamoStore, FileObjects
@@ -108,12 +109,17 @@ class BatchRunner:
             if errors:  # the file was deleted after validation: what exists stays, no more
                 return False
         cursor = batch.cursor
+        # The queue-level's ready shards, read once per run: a raise reaches the next run
+        # (a minute), and an older count only spreads less (docs/design.md "Sharded queue heads").
+        registration = self._store.queue_registrations([batch.queue]).get(batch.queue)
+        shards = registration.shards_of(batch.level) if registration is not None else 1
         while cursor < batch.total:
             if self._clock.now_ms() >= until_ms:
                 return True  # the next run continues from the cursor
             following = min(cursor + CHUNK, batch.total)
             now = self._clock.now_ms()
-            self._store.put_new_tasks([self._task(batch, line, lines[line], now) for line in range(cursor, following)])
+            tasks = [self._task(batch, line, lines[line], now) for line in range(cursor, following)]
+            self._store.put_new_tasks([replace(task, shard=ready_shard(task.task_id, shards)) for task in tasks])
             if not self._store.advance_cursor(batch.batch_id, self._owner, cursor, following):
                 return False  # cancelled meanwhile: the cancel covers this chunk too
             cursor = following

@@ -66,16 +66,28 @@ class QueueClearer:
         return report
 
     def _cancel(self, queue: QueueLevel, cleared_before: int, limit: int) -> tuple[int, bool]:
-        """Cancels up to `limit` covered tasks; (how many, whether none is left)."""
+        """Cancels up to `limit` covered tasks in every ready shard of the queue-level; (how
+        many, whether none is left). The shard count is read here, strongly consistent, after
+        the marker is stored: every shard a covered task can wait in is below it (counts only
+        grow, and a put that used a raise read it after the raise answered)."""
+        cancelled, done = 0, True
+        for shard in range(self._store.queue_shards(queue)):
+            in_shard, shard_done = self._cancel_shard(queue, shard, cleared_before, limit - cancelled)
+            cancelled += in_shard
+            done = done and shard_done
+        return cancelled, done
+
+    def _cancel_shard(self, queue: QueueLevel, shard: int, cleared_before: int, limit: int) -> tuple[int, bool]:
         cancelled = 0
         while cancelled < limit:
-            task_ids = self._store.waiting_put_before(queue, cleared_before, min(PAGE_SIZE, limit - cancelled))
+            page = min(PAGE_SIZE, limit - cancelled)
+            task_ids = self._store.waiting_put_before(queue, cleared_before, page, shard=shard)
             if not task_ids:
                 return cancelled, True
             now = self._clock.now_ms()
 
             def cancel(task_id: str, now: int = now) -> bool:
-                return self._store.cancel_cleared(task_id, queue, cleared_before, now)
+                return self._store.cancel_cleared(task_id, queue, cleared_before, now, shard=shard)
 
             if self._workers > 1:
                 with ThreadPoolExecutor(max_workers=self._workers) as pool:

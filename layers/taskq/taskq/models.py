@@ -68,6 +68,21 @@ class QueueLevel:
         return f"{self.name}:{self.level}"
 
 
+MAX_SHARDS = 64  # ready shards per queue-level (docs/design.md "Sharded queue heads")
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A queue's registration: its endpoint and, per level, its ready shards (1 unless raised)."""
+
+    queue: str
+    endpoint: str
+    shards: dict[int, int] = field(default_factory=dict)
+
+    def shards_of(self, level: int) -> int:
+        return self.shards.get(level, 1)
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: the API key's id, its role and the queue-name patterns it may use."""
@@ -114,6 +129,7 @@ class Task:
     holds_lock: bool = False
     result_lease: str = ""
     result: dict[str, Any] | None = field(default=None, compare=False)
+    shard: int = 0  # which ready shard of its queue-level the task waits in (store/keys.py)
 
     @property
     def queue_level(self) -> QueueLevel:

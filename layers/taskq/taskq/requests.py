@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, f
 
 from .errors import BadRequest
 from .http_errors import describe_validation_error
-from .models import QUEUE_NAME, QueueLevel, Strategy
+from .models import MAX_SHARDS, QUEUE_NAME, QueueLevel, Strategy
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -255,3 +255,9 @@ class UploadCompleteRequest(RequestBody):
 
     part_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=10_000)
     md5: str | None = Field(None, max_length=64)
+
+
+class ShardsRequest(RequestBody):
+    """`POST /v1/console/{queue_level}/shards`: a queue-level's new ready shard count."""
+
+    shards: StrictInt = Field(ge=1, le=MAX_SHARDS, description="ready shards, only ever raised")

@@ -9,12 +9,13 @@ from typing import Any
 from . import permissions
 from .callbacks import CallbackGuard
 from .clock import Clock
+from .console import parse_queue_level
 from .contention import ClaimSpread
 from .errors import BadRequest, LeaseConflict, PayloadTooLarge, QueueNotFound, StateConflict
 from .ids import new_instance_id, new_task_id
 from .leases import RETRIES_EXHAUSTED_RESULT_KEY, lease_until, retries_exhausted_result, retries_remain
 from .marker_cache import ClearMarkerCache
-from .models import Principal, ResponseMode, Status, Task, WorkerEvent
+from .models import Principal, QueueLevel, Registration, ResponseMode, Status, Task, WorkerEvent
 from .online import frontdoor
 from .online import rules as online
 from .online.watch import TaskWatch
@@ -26,9 +27,11 @@ from .requests import (
     PutRequest,
     RegisterRequest,
     RetryRequest,
+    ShardsRequest,
     TakeRequest,
 )
 from .store import DynamoStore, IdempotencyRecord, NewTask, PutOutcome, body_hash
+from .store.keys import ready_shard
 from .store.transitions import INLINE_RESULT_BYTES
 from .take import TakeRun
 from .telemetry import NO_TELEMETRY, Telemetry
@@ -37,6 +40,9 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 DEFAULT_TIMEOUT_SECONDS = {"callback": 86_400, "blocking": 300, "streaming": 300}
 # Rounds of re-reading a task whose state changed between our read and our conditional write.
 MAX_STATE_RETRIES = 5
+# How long an instance uses a registration it read (its shard counts may be raised meanwhile):
+# a raise reaches every put and take within this bound (docs/design.md "Sharded queue heads").
+REGISTRATION_REREAD_MS = 120_000
 
 
 def payload_bytes(field: str, value: Any, limit: int = MAX_PAYLOAD_BYTES) -> int:
@@ -81,14 +87,18 @@ class QueueService:
         *,
         callback_guard: CallbackGuard | None = None,
         telemetry: Telemetry = NO_TELEMETRY,
+        shard_query_workers: int = 1,
     ) -> None:
         self._store = store
+        # Threads a take reads a sharded queue's shard heads with (take.py); 1 sends them in turn.
+        self._shard_query_workers = shard_query_workers
         self._clock = clock
         self._instance_id = instance_id or new_instance_id()
         self._callback_guard = callback_guard or CallbackGuard.from_env()
         self._telemetry = telemetry
-        # Registrations are never removed, so a registered queue may be remembered for good.
-        self._registered: dict[str, str] = {}
+        # Registrations are never removed and their endpoint never changes, but their shard
+        # counts may be raised: each is used for REGISTRATION_REREAD_MS from its read.
+        self._registered: dict[str, tuple[Registration, int]] = {}
         # How widely this instance spreads its claims: wider while it loses them to other takers.
         self._spread = ClaimSpread()
         # Clear markers read by earlier takes, trusted for a bounded time (marker_cache.py).
@@ -101,20 +111,45 @@ class QueueService:
 
     def register(self, principal: Principal, request: RegisterRequest) -> str:
         permissions.require_admin(principal, "register")
-        self._store.register_queue(request.queue, request.endpoint, self._clock.now_ms())
-        self._registered[request.queue] = request.endpoint
+        now = self._clock.now_ms()
+        registration = self._store.register_queue(request.queue, request.endpoint, now)
+        self._registered[request.queue] = (registration, now)
         return request.queue
 
     def metadata(self, principal: Principal, queue: str) -> dict[str, str]:
         permissions.require_queue(principal, queue, ANY_ROLE, "metadata")
         return {"queue": queue, "endpoint": self._require_registered([queue])[queue]}
 
+    def raise_shards(self, principal: Principal, queue_text: str, request: ShardsRequest) -> dict[str, Any]:
+        """`POST /v1/console/{queue_level}/shards`: the registration with the new ready shard
+        count; 404 for a queue not registered, 409 for a count below the registered one (the
+        same count is a repeat, answered alike). Other instances see it within
+        REGISTRATION_REREAD_MS (docs/design.md "Sharded queue heads")."""
+        permissions.require_admin(principal, "console")
+        queue = parse_queue_level(queue_text)
+        registration = self._store.raise_shards(queue, request.shards)
+        self._registered[queue.name] = (registration, self._clock.now_ms())
+        return {
+            "queue": queue.name,
+            "level": queue.level,
+            "endpoint": registration.endpoint,
+            "shards": registration.shards_of(queue.level),
+        }
+
     def _require_registered(self, names: list[str]) -> dict[str, str]:
+        return {name: r.endpoint for name, r in self._registrations(names).items()}
+
+    def _registrations(self, names: list[str]) -> dict[str, Registration]:
+        """The registrations of `names` (404 for one that is not registered)."""
         self.learn_registrations(names)
         for name in names:
             if name not in self._registered:
                 raise QueueNotFound(name)
-        return {n: self._registered[n] for n in names}
+        return {n: self._registered[n][0] for n in names}
+
+    def _shards(self, queues: list[QueueLevel]) -> list[int]:
+        registrations = self._registrations([q.name for q in queues])
+        return [registrations[q.name].shards_of(q.level) for q in queues]
 
     # --- put ---------------------------------------------------------------------------------
 
@@ -130,7 +165,7 @@ class QueueService:
         """The task a put creates (and its idempotency record), after every check of a put:
         the key's queues, registration, online rules, sizes, the key, the callback URL."""
         permissions.require_queue(principal, request.queue, PRODUCERS, "put")
-        self._require_registered([request.queue])
+        [shards] = self._shards([QueueLevel(request.queue, request.level)])
         online.check_put(request)
         payload_bytes("data", request.data)
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
@@ -140,8 +175,9 @@ class QueueService:
 
         now = self._clock.now_ms()
         timeout = request.timeout or DEFAULT_TIMEOUT_SECONDS[request.response_mode]
+        task_id = task_id or new_task_id(now)
         task = Task(
-            task_id=task_id or new_task_id(now),
+            task_id=task_id,
             ak=principal.ak,
             queue=request.queue,
             level=request.level,
@@ -154,6 +190,7 @@ class QueueService:
             callback_url=request.callback_url,
             trace_id=request.trace_id,
             instance_id=self._instance_id if request.level == 0 else "",
+            shard=ready_shard(task_id, shards),
         )
         record = None
         if idempotency_key is not None:
@@ -173,10 +210,15 @@ class QueueService:
         return outcomes
 
     def learn_registrations(self, names: list[str]) -> None:
-        """Reads the registrations of `names` not known yet in one request (a batch's queues)."""
-        missing = sorted({n for n in names if n not in self._registered})
-        if missing:
-            self._registered |= self._store.queue_endpoints(missing)
+        """Reads, in one BatchGetItem, the registrations of `names` this instance has none
+        younger than REGISTRATION_REREAD_MS of (a batch's queues: an unknown one stays unknown)."""
+        now = self._clock.now_ms()
+        stale = sorted(
+            {n for n in names if n not in self._registered or now - self._registered[n][1] >= REGISTRATION_REREAD_MS}
+        )
+        if stale:
+            found = self._store.queue_registrations(stale)
+            self._registered |= {name: (registration, now) for name, registration in found.items()}
 
     # --- take --------------------------------------------------------------------------------
 
@@ -184,10 +226,19 @@ class QueueService:
         queues = request.queue_levels
         for queue in queues:
             permissions.require_queue(principal, queue.name, WORKERS, "take")
-        self._require_registered([q.name for q in queues])
+        shards = self._shards(queues)
         now = self._clock.now_ms()
         spread = self._spread.width(now)
-        run = TakeRun(self._store, self._clock, request, queues, spread=spread, markers=self._clear_markers)
+        run = TakeRun(
+            self._store,
+            self._clock,
+            request,
+            queues,
+            spread=spread,
+            markers=self._clear_markers,
+            shards=shards,
+            query_workers=self._shard_query_workers,
+        )
         taken = run.run()
         self._spread.record(now, run.lost_claims, reached=run.spread)
         self._telemetry.count("TasksTaken", sum(map(len, taken)))

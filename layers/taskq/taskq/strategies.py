@@ -34,6 +34,13 @@ def earliest_first(queue: Sequence[Candidate]) -> list[Candidate]:
     return sorted(queue, key=lambda c: c.order_key)
 
 
+def merge_shards(heads: Sequence[Sequence[Candidate]], limit: int) -> list[Candidate]:
+    """A queue's candidates from the heads of its ready shards: the earliest `limit` of them all
+    by (start_time, task_id). Each head holds its shard's earliest `limit`, so these are the
+    queue's earliest `limit`: every strategy then sees one list per queue, as with one shard."""
+    return list(heapq.merge(*map(earliest_first, heads), key=lambda c: c.order_key))[:limit]
+
+
 def plan_fifo(candidates: Sequence[Sequence[Candidate]]) -> Plan:
     """All listed queues merged globally by (start_time, task_id)."""
     streams = [[(c.order_key, i, c) for c in earliest_first(queue)] for i, queue in enumerate(candidates)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from . import strategies
 from .clearing import GATES_TRUSTED_MS
@@ -55,8 +57,14 @@ class TakeRun:
         queues: list[QueueLevel],
         spread: int = 1,
         markers: ClearMarkerCache | None = None,
+        shards: list[int] | None = None,
+        query_workers: int = 1,
     ) -> None:
         self.store = store
+        # Ready shards per listed queue (the registration as the service last read it): the
+        # head of each is read and merged into the queue's candidates (strategies.merge_shards).
+        self.shards = shards or [1] * len(queues)
+        self.query_workers = query_workers  # threads for the shard Queries of one round (_map)
         self.markers = markers or ClearMarkerCache()  # the instance's, so later takes reuse them
         self.clock = clock
         now = clock.now_ms()
@@ -131,24 +139,40 @@ class TakeRun:
         return cleared_before is not None and candidate.start_time <= cleared_before
 
     def _read_candidates(self, limit: int) -> list[list[Candidate]]:
-        request = self.request
-        put_before = None if request.min_age_seconds is None else self.now - request.min_age_seconds * 1000
+        """Per listed queue, its earliest `limit` candidates not tried yet: the head of each of
+        its ready shards, merged (strategies.merge_shards); none for a closed queue."""
+        wanted = limit + len(self.tried)
+        reads = [(i, shard) for i in range(len(self.queues)) if not self.closed[i] for shard in range(self.shards[i])]
+        heads: dict[int, list[list[Candidate]]] = {i: [] for i in range(len(self.queues))}
+        for (i, _), head in zip(reads, self._map(lambda read: self._read_shard(*read, wanted), reads), strict=True):
+            heads[i].append(head)
         found = []
-        for i, queue in enumerate(self.queues):
-            if self.closed[i]:
-                found.append([])
-                continue
-            ready = self.store.find_ready(
-                queue,
-                self.now,
-                limit + len(self.tried),
-                endpoint=request.endpoint,
-                put_before=put_before,
-                put_after=self.cleared_before.get(queue),
-            )
+        for i in range(len(self.queues)):
+            ready = heads[i][0] if len(heads[i]) == 1 else strategies.merge_shards(heads[i], wanted)
             # The index lags behind claims: skip what this call already tried.
             found.append([c for c in ready if c.task_id not in self.tried])
         return found
+
+    def _read_shard(self, queue_index: int, shard: int, limit: int) -> list[Candidate]:
+        request, queue = self.request, self.queues[queue_index]
+        put_before = None if request.min_age_seconds is None else self.now - request.min_age_seconds * 1000
+        return self.store.find_ready(
+            queue,
+            self.now,
+            limit,
+            endpoint=request.endpoint,
+            put_before=put_before,
+            put_after=self.cleared_before.get(queue),
+            shard=shard,
+        )
+
+    def _map(self, read: Callable[[tuple[int, int]], list[Candidate]], reads: list[tuple[int, int]]):
+        """The shard Queries, concurrently (up to `query_workers`) when a listed queue has more
+        than one shard; in listed order otherwise, so an unsharded take sends what it always did."""
+        if self.query_workers <= 1 or len(reads) <= len(self.queues):
+            return list(map(read, reads))
+        with ThreadPoolExecutor(max_workers=min(self.query_workers, len(reads))) as pool:
+            return list(pool.map(read, reads))
 
     def _claim(self, plan: strategies.Plan) -> bool:
         """Claims along the plan until `size`; True when a candidate was lost to someone else."""

@@ -17,7 +17,7 @@ from ..config import retention_seconds
 from ..models import QueueLevel, Status, Task
 from .base import StoreBase
 from .codec import expression_values, from_item, is_condition_failure, item_to_task
-from .keys import READY_INDEX, clear_key, lock_key, task_key
+from .keys import READY_INDEX, clear_key, lock_key, ready_key, task_key
 
 GATE_PROJECTION = "pk, sk, cleared_before, expires_at"
 
@@ -98,26 +98,26 @@ class ClearRecords(StoreBase):
             raise
         return True
 
-    def waiting_put_before(self, queue: QueueLevel, cleared_before: int, limit: int) -> list[str]:
-        """Up to `limit` ids from the head of the ready index put at or before `cleared_before`.
+    def waiting_put_before(self, queue: QueueLevel, cleared_before: int, limit: int, shard: int = 0) -> list[str]:
+        """Up to `limit` ids from the head of a ready shard put at or before `cleared_before`.
         Cancelled tasks leave the index, so the index itself is the job's cursor."""
         page = self._db.query(
             TableName=self._tables.tasks,
             IndexName=READY_INDEX,
             KeyConditionExpression="ready_queue = :queue AND start_time <= :t",
-            ExpressionAttributeValues=expression_values(queue=str(queue), t=cleared_before),
+            ExpressionAttributeValues=expression_values(queue=ready_key(queue, shard), t=cleared_before),
             ProjectionExpression="task_id",
             Limit=limit,
         )
         return [item["task_id"]["S"] for item in page.get("Items", [])]
 
-    def cancel_cleared(self, task_id: str, queue: QueueLevel, cleared_before: int, now: int) -> bool:
-        """Cancels a task still waiting in `queue` that was put at or before `cleared_before`
+    def cancel_cleared(self, task_id: str, queue: QueueLevel, cleared_before: int, now: int, shard: int = 0) -> bool:
+        """Cancels a task still waiting in `queue` (its ready `shard`) put at or before `cleared_before`
         (a waiting task holds no lock, so no transaction). False when it moved on meanwhile."""
         values: dict[str, Any] = {
             "waiting": Status.WAITING.value,
             "cancelled": Status.CANCELLED.value,
-            "queue": str(queue),
+            "queue": ready_key(queue, shard),
             "t": cleared_before,
             "now": now,
             "ttl": now // 1000 + retention_seconds(),

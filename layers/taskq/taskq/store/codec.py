@@ -65,6 +65,8 @@ def cancellation_codes(error: ClientError) -> list[str]:
 def task_attributes(task: Task) -> dict[str, Any]:
     """The item attributes of the task object; index attributes are added by the caller."""
     extra = {"custom_id": task.custom_id} if task.custom_id else {}  # batch tasks only
+    if task.shard:  # shard 0 is stored as no attribute, so a task of an unsharded queue is as before
+        extra["shard"] = task.shard
     return extra | {
         "task_id": task.task_id,
         "ak": task.ak,
@@ -119,4 +121,5 @@ def item_to_task(item: dict[str, Any]) -> Task:
         result_lease=v.get("result_lease", ""),
         # the result of `result_lease`, when stored on the task (store/transitions.py)
         result=json.loads(v["result"]) if "result" in v else None,
+        shard=int(v.get("shard", 0)),
     )

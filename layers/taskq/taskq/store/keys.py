@@ -9,15 +9,38 @@ from typing import Any
 from ..models import QueueLevel, Status, Task
 from .codec import to_item
 
-READY_INDEX = "ReadyByQueue"  # waiting tasks by `ready_queue` ("name:level"), oldest first
+READY_INDEX = "ReadyByQueue"  # waiting tasks by `ready_queue` ("name:level[#k]"), oldest first
 SWEEP_INDEX = "SweepDue"  # unfinished tasks by `sweep_shard`, ordered by `sweep_at`
-# The sweep index is spread over this many partitions so no single one is hot; the sweeper
-# reads each. Changing it needs a migration of `sweep_shard` values.
-SWEEP_SHARDS = 8
+# The sweep index is spread over this many partitions so no single one is hot; new tasks are
+# written to one of them. A task keeps the shard it was put with, so the sweeper reads every
+# shard any release may still have items in: SWEEP_SHARDS_READ (docs/design.md "Sweep shards").
+SWEEP_SHARDS = 32  # 8 until issue 14: 32 x 1,000 writes/s / 4 per task = ~8,000 tasks/s service-wide
+# The counts earlier releases wrote with. Raising SWEEP_SHARDS: put the old count here first, so
+# the sweeper reads 0..max(old, new) - 1 and old items are still found. Lowering it: keep the old
+# count here until every task put before has finished or expired (the longest timeout, 7 days).
+SWEEP_SHARDS_WRITTEN_BEFORE: tuple[int, ...] = (8,)
+SWEEP_SHARDS_READ = max((SWEEP_SHARDS, *SWEEP_SHARDS_WRITTEN_BEFORE))
 
 
-def sweep_shard(task_id: str) -> str:
-    return str(int(hashlib.sha256(task_id.encode()).hexdigest()[:8], 16) % SWEEP_SHARDS)
+def _hash(task_id: str, digits: slice) -> int:
+    return int(hashlib.sha256(task_id.encode()).hexdigest()[digits], 16)
+
+
+def sweep_shard(task_id: str, shards: int = SWEEP_SHARDS) -> str:
+    return str(_hash(task_id, slice(0, 8)) % shards)
+
+
+def ready_shard(task_id: str, shards: int) -> int:
+    """The ready shard a new task of a queue-level with `shards` shards waits in (ids are
+    random, so shards fill evenly). Other digits than the sweep shard's: the two spreads are
+    independent."""
+    return _hash(task_id, slice(8, 16)) % shards if shards > 1 else 0
+
+
+def ready_key(queue: QueueLevel, shard: int = 0) -> str:
+    """The `ready_queue` value of a shard: shard 0 is the queue-level's name as before
+    sharding (`name:level`), so a queue with one shard is laid out as it always was."""
+    return str(queue) if shard == 0 else f"{queue}#{shard}"
 
 
 def task_key(task_id: str) -> dict[str, Any]:
@@ -30,6 +53,11 @@ def result_key(task_id: str, lease_id: str) -> dict[str, Any]:
 
 def queue_key(name: str) -> dict[str, Any]:
     return to_item({"pk": f"QUEUE#{name}", "sk": "QUEUE"})
+
+
+def shards_attribute(level: int) -> str:
+    """The registration's attribute holding a level's ready shard count (absent: 1)."""
+    return f"shards_{level}"
 
 
 def lock_key(queue: QueueLevel) -> dict[str, Any]:
@@ -59,7 +87,7 @@ def index_attributes(task: Task) -> dict[str, Any]:
     ready index; an unfinished one is in the sweep index, due at its expiry or lease end."""
     values: dict[str, Any] = {}
     if task.status is Status.WAITING:
-        values |= {"ready_queue": str(task.queue_level), "sweep_at": task.expire_time}
+        values |= {"ready_queue": ready_key(task.queue_level, task.shard), "sweep_at": task.expire_time}
     elif task.status is Status.RUNNING:
         values["sweep_at"] = task.lease_expire_time
     if not task.status.is_final:

@@ -24,7 +24,7 @@ from .codec import (
     task_attributes,
     to_item,
 )
-from .keys import READY_INDEX, idempotency_key, index_attributes, lock_key, task_key
+from .keys import READY_INDEX, idempotency_key, index_attributes, lock_key, ready_key, task_key
 
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 
@@ -156,15 +156,16 @@ class TaskRecords(StoreBase):
         endpoint: str | None = None,
         put_before: int | None = None,
         put_after: int | None = None,
+        shard: int = 0,
     ) -> list[Candidate]:
-        """Up to `limit` takeable tasks of one queue-level, earliest first; with `put_after`
-        (a queue clear), only tasks put after that time.
+        """Up to `limit` takeable tasks of one ready shard of a queue-level, earliest first; with
+        `put_after` (a queue clear), only tasks put after that time.
 
         `Limit` applies before the filter, so a page can come back short; later pages are read
         only while filtered-out tasks (expired, delayed, other endpoints) stand at the head.
         """
         key_condition = "ready_queue = :queue"
-        values: dict[str, Any] = {"queue": str(queue), "now": now}
+        values: dict[str, Any] = {"queue": ready_key(queue, shard), "now": now}
         if put_after is not None:  # times are integers: "> after" is ">= after + 1"
             upper = 2**53 if put_before is None else put_before
             if put_after + 1 > upper:

@@ -24,7 +24,7 @@ from ..models import Status, Task
 from ..permissions import QueueScope
 from .base import StoreBase
 from .codec import expression_values, is_condition_failure, item_to_task, to_item, to_json
-from .keys import SWEEP_INDEX, SWEEP_SHARDS, result_key, task_key
+from .keys import SWEEP_INDEX, SWEEP_SHARDS_READ, ready_key, result_key, task_key
 
 # Results up to this size (serialized, UTF-8) are stored on the task item. The item then holds
 # at most the 256 KiB payload + 64 KiB of result + about 2 KB of other attributes: 330 KB, well
@@ -132,13 +132,13 @@ class TaskTransitions(StoreBase):
 
     def requeue(self, task: Task, visible_time: int) -> bool:
         """Gives a running task back: `waiting` again with its original `start_time` (its fifo
-        place), takeable from `visible_time`, its lock released."""
+        place) in the ready shard it was put in, takeable from `visible_time`, its lock released."""
         update = self._observed_update(
             task,
             "SET #status = :waiting, ready_queue = :queue, visible_time = :visible, sweep_at = :expire REMOVE lock_key",
             {
                 "waiting": Status.WAITING.value,
-                "queue": str(task.queue_level),
+                "queue": ready_key(task.queue_level, task.shard),
                 "visible": visible_time,
                 "expire": task.expire_time,
             },
@@ -160,7 +160,7 @@ class TaskTransitions(StoreBase):
         """Tasks whose lease ended or that expired while waiting, as of `now`: read from the
         sparse sweep index, so the cost follows the number of due tasks, not the table."""
         items = self._due_items(
-            self._tables.tasks, SWEEP_INDEX, "sweep_shard", "sweep_at", SWEEP_SHARDS, now, page_size
+            self._tables.tasks, SWEEP_INDEX, "sweep_shard", "sweep_at", SWEEP_SHARDS_READ, now, page_size
         )
         yield from (item["task_id"]["S"] for item in items)
 
