@@ -6,11 +6,10 @@ cursor moves only forward, conditional on where it stood."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..batches import Batch, BatchStatus
 from ..models import Task
 from .base import StoreBase
 from .codec import (
@@ -32,6 +31,9 @@ from .keys import (
     index_attributes,
     task_key,
 )
+
+if TYPE_CHECKING:  # the batch domain is imported by the calls that need it, not with the store
+    from ..batches import Batch
 
 
 def _attributes(batch: Batch) -> dict[str, Any]:
@@ -63,6 +65,8 @@ def _attributes(batch: Batch) -> dict[str, Any]:
 
 
 def _to_batch(v: dict[str, Any]) -> Batch:
+    from ..batches import Batch, BatchStatus
+
     return Batch(
         batch_id=v["batch_id"],
         ak=v["ak"],
@@ -189,6 +193,8 @@ class BatchRecords(StoreBase):
         """Moves the fan-out cursor from `previous` to `following` while the batch is
         `in_progress` under `owner`'s run lease; False otherwise (cancelled, or the lease was
         lost: this run stops)."""
+        from ..batches import BatchStatus
+
         return self._conditional_batch_update(
             batch_id,
             "SET #cursor = :following",

@@ -6,19 +6,23 @@ The content is one S3 object; every S3 call of the service is in `FileObjects`."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..files import FileInfo
 from .base import StoreBase
 from .codec import error_code, from_item, is_transaction_cancelled, to_item
 from .keys import file_key, file_listing_keys, file_object_key, files_partition
+
+if TYPE_CHECKING:  # the files domain is imported by the calls that need it, not with the store
+    from ..files import FileInfo
 
 _ATTRIBUTES = ("ak", "bytes", "filename", "purpose", "created_at")
 
 
 def _to_file(file_id: str, values: dict[str, Any]) -> FileInfo:
+    from ..files import FileInfo
+
     return FileInfo(
         file_id=file_id,
         ak=values["ak"],
