@@ -71,12 +71,13 @@ BUILT = {
 
 
 @contextmanager
-def compiled_copy() -> Iterator[Path]:
-    """The layer's and the functions' code copied and compiled, as a deployed package has it."""
+def compiled_copy(source: Path = ROOT) -> Iterator[Path]:
+    """The layer's and the functions' code copied and compiled, as a deployed package has it
+    (`source`: the checkout to copy them from)."""
     with tempfile.TemporaryDirectory(prefix="taskq-coldstart-") as tmp:
         root = Path(tmp)
         for directory in {LAYER, *(d for d, _ in HANDLERS.values())}:
-            shutil.copytree(ROOT / directory, root / directory, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source / directory, root / directory, ignore=shutil.ignore_patterns("__pycache__"))
         if not compileall.compile_dir(root, quiet=1):
             raise RuntimeError("compileall failed on the copied layer and functions")
         yield root

@@ -37,6 +37,19 @@ OTHER_EVENTS = {
 BATCH_PROCESSING = {"dispatcher_stream"}
 # asyncio (10-40 ms) comes only with powertools' batch processing and the X-Ray SDK.
 ASYNCIO_USERS = {"dispatcher_stream"}
+# The API function's route-specific domain code loads with the first request of a route that
+# uses it (taskq_api/dependencies.py): a take or a complete never needs any of it.
+API_ROUTE_SPECIFIC = {
+    "taskq.batches",
+    "taskq.files",
+    "taskq.console",
+    "taskq.keys",
+    "taskq.multipart",
+    "taskq.callbacks",
+    "taskq.online.watch",
+    "taskq.online.frontdoor",
+    "concurrent.futures.thread",  # a clear's fan-out (botocore loads the package itself)
+}
 
 
 def run_in_function(name: str, program: str) -> str:
@@ -77,6 +90,12 @@ def test_handler_loads_only_the_powertools_parts_it_uses(name: str) -> None:
     assert ("asyncio" in loaded) == (name in ASYNCIO_USERS)
 
 
+def test_api_loads_route_specific_domain_code_only_on_first_use() -> None:
+    loaded = loaded_modules("api", packages=False)
+    assert "taskq.service" in loaded  # the check reads the real import
+    assert not loaded & API_ROUTE_SPECIFIC
+
+
 API_FIRST_MODEL = """
 import importlib, json, sys
 importlib.import_module(sys.argv[1])
@@ -94,3 +113,37 @@ def test_api_builds_request_models_on_first_use_and_never_scans_for_pydantic_plu
     assert seen["at_import"] == []
     assert seen["after_one"] == ["TakeRequest"]
     assert seen["plugins_scanned"] is False
+
+
+COLLECTOR = """
+import gc, importlib, json, sys
+importlib.import_module(sys.argv[1])
+print(json.dumps({"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}))
+"""
+
+
+@pytest.mark.parametrize("name", sorted(HANDLERS))
+def test_handler_imports_without_collecting_and_leaves_the_collector_on(name: str) -> None:
+    """taskq/import_collector.py: paused for the import, then on again with what the import
+    made frozen (so the requests that follow never walk it)."""
+    seen = json.loads(run_in_function(name, COLLECTOR))
+    assert seen["enabled"] is True
+    assert seen["frozen"] > 10_000
+
+
+def test_the_collector_is_paused_only_in_a_lambda_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from taskq import import_collector
+
+    monkeypatch.delenv("LAMBDA_TASK_ROOT", raising=False)
+    import_collector.pause()
+    assert gc.isenabled()
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
+    import_collector.pause()
+    try:
+        assert not gc.isenabled()
+    finally:
+        import_collector.resume()
+        gc.unfreeze()  # this test process keeps collecting everything
+    assert gc.isenabled()

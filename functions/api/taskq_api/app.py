@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from taskq import import_collector
 from taskq.observability import publish_metrics
 from taskq.requests import parse_json_body
 
@@ -43,6 +44,7 @@ app.include_router(batches.router)
 app.include_router(shards.router)
 register_error_handlers(app)
 meta.serve_openapi(app)
+import_collector.resume()  # the handler module is complete (taskq_api/__init__.py paused it)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from taskq import import_collector
 from taskq.clock import SystemClock
 from taskq.keys import KeyService
 from taskq.store import store_from_env
@@ -52,3 +53,6 @@ def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaConte
     )
     policy.allow_all_routes()
     return policy.asdict()
+
+
+import_collector.resume()  # the handler module is complete (its package paused the collector)

@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from taskq import import_collector
 from taskq.observability import publish_metrics
 
 from . import wiring
@@ -28,3 +29,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, d
         publish_metrics()
     logger.info("scheduled jobs done", extra=report)
     return report
+
+
+import_collector.resume()  # the handler module is complete (its package paused the collector)

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from taskq import import_collector
 from taskq.counters import BatchCounter
 from taskq.delivery import Claimed, delivery_from_record
 from taskq.observability import publish_metrics
@@ -71,3 +72,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return handle_batch(event, context)
     finally:
         publish_metrics()
+
+
+import_collector.resume()  # the handler module is complete (its package paused the collector)

@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from taskq import import_collector
 from taskq.clock import SystemClock
 from taskq.store import store_from_env
 from taskq.sweeper import Sweeper
@@ -24,3 +25,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
     if report:  # quiet when there was nothing to do: locally this runs every second
         logger.info("sweep done", extra={"sweep": report})
     return report
+
+
+import_collector.resume()  # the handler module is complete (its package paused the collector)

@@ -16,13 +16,13 @@ from .clock import Clock
 from .errors import BadRequest, NotFound, StateConflict
 from .files import FileService
 from .models import QUEUE_NAME, Principal, Role
+from .page_limits import MAX_BATCHES_PAGE as MAX_LIST_LIMIT
 
 if TYPE_CHECKING:  # annotations only
     from .requests import BatchCreateRequest
     from .store import DynamoStore
 
 DEFAULT_LEVEL = 1
-MAX_LIST_LIMIT = 100
 
 
 class BatchStatus(StrEnum):

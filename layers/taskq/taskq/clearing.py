@@ -11,7 +11,6 @@ task leaves it, so a job that stops anywhere resumes where it stopped.
 from __future__ import annotations
 
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 from .clock import Clock
 from .models import QueueLevel
@@ -90,6 +89,8 @@ class QueueClearer:
                 return self._store.cancel_cleared(task_id, queue, cleared_before, now, shard=shard)
 
             if self._workers > 1:
+                from concurrent.futures import ThreadPoolExecutor  # only a clear's fan-out (cold start)
+
                 with ThreadPoolExecutor(max_workers=self._workers) as pool:
                     done = sum(pool.map(cancel, task_ids))
             else:

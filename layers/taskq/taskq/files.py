@@ -12,6 +12,7 @@ from .clock import Clock
 from .config import file_retention_seconds
 from .errors import BadRequest, NotFound, PayloadTooLarge
 from .models import Principal
+from .page_limits import MAX_FILES_PAGE as MAX_LIST_LIMIT
 
 if TYPE_CHECKING:  # annotations only: the store imports FileInfo from here
     from .store import DynamoStore
@@ -21,7 +22,6 @@ if TYPE_CHECKING:  # annotations only: the store imports FileInfo from here
 # files go through the Uploads API (taskq/uploads.py).
 MAX_FILE_BYTES = 10 * 1024 * 1024
 PURPOSES = frozenset({"batch"})
-MAX_LIST_LIMIT = 10_000
 
 
 def new_file_id(now_ms: int) -> str:

@@ -4,10 +4,9 @@ and leaves every DynamoDB detail to the store."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import permissions
-from .callbacks import CallbackGuard
 from .clock import Clock
 from .console import parse_queue_level
 from .contention import ClaimSpread
@@ -16,9 +15,7 @@ from .ids import new_instance_id, new_task_id
 from .leases import RETRIES_EXHAUSTED_RESULT_KEY, lease_until, retries_exhausted_result, retries_remain
 from .marker_cache import ClearMarkerCache
 from .models import Principal, QueueLevel, Registration, ResponseMode, Status, Task, WorkerEvent
-from .online import frontdoor
 from .online import rules as online
-from .online.watch import TaskWatch
 from .permissions import ANY_ROLE, PRODUCERS, WORKERS
 from .requests import (
     MAX_INT_DIGITS,
@@ -35,6 +32,10 @@ from .store.keys import ready_shard
 from .store.transitions import INLINE_RESULT_BYTES
 from .take import TakeRun
 from .telemetry import NO_TELEMETRY, Telemetry
+
+if TYPE_CHECKING:  # imported where used: a take or a complete needs neither (cold start)
+    from .callbacks import CallbackGuard
+    from .online.watch import TaskWatch
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 DEFAULT_TIMEOUT_SECONDS = {"callback": 86_400, "blocking": 300, "streaming": 300}
@@ -94,7 +95,7 @@ class QueueService:
         self._shard_query_workers = shard_query_workers
         self._clock = clock
         self._instance_id = instance_id or new_instance_id()
-        self._callback_guard = callback_guard or CallbackGuard.from_env()
+        self._callback_guard = callback_guard  # built by the first put that names a callback_url
         self._telemetry = telemetry
         # Registrations are never removed and their endpoint never changes, but their shard
         # counts may be raised: each is used for REGISTRATION_REREAD_MS from its read.
@@ -171,7 +172,7 @@ class QueueService:
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
             raise BadRequest("Idempotency-Key: must be 1 to 128 characters")
         if request.callback_url:
-            self._callback_guard.check(request.callback_url)
+            self._callback_url_guard().check(request.callback_url)
 
         now = self._clock.now_ms()
         timeout = request.timeout or DEFAULT_TIMEOUT_SECONDS[request.response_mode]
@@ -219,6 +220,13 @@ class QueueService:
         if stale:
             found = self._store.queue_registrations(stale)
             self._registered |= {name: (registration, now) for name, registration in found.items()}
+
+    def _callback_url_guard(self) -> CallbackGuard:
+        if self._callback_guard is None:
+            from .callbacks import CallbackGuard
+
+            self._callback_guard = CallbackGuard.from_env()
+        return self._callback_guard
 
     # --- take --------------------------------------------------------------------------------
 
@@ -350,12 +358,16 @@ class QueueService:
 
     def watch(self, principal: Principal, task_id: str) -> TaskWatch:
         """The producer's wait on the online task it just put."""
+        from .online.watch import TaskWatch
+
         task = permissions.visible(principal, self._store.get_task(task_id), task_id)
         return TaskWatch(self._store, self._clock, task)
 
     def front_door_endpoint(self, principal: Principal, queue: str, named_by: str) -> str:
         """The registered endpoint of the queue a front-door request names (spec §4.5): 403 for a
         key that may not put; 404 alike for a queue not registered or outside the key's queues."""
+        from .online import frontdoor
+
         permissions.require_role(principal, PRODUCERS, "put")
         if not principal.covers(queue):
             raise frontdoor.UnknownQueue(queue, named_by)
@@ -367,6 +379,8 @@ class QueueService:
     def resume_stream(self, principal: Principal, task_id: str, last_event_id: str | None) -> TaskWatch:
         """`GET /v1/queue/{task_id}/stream`: the events after `Last-Event-ID`, then live ones.
         Visible as §3.6 says (else 404); a task that is not streaming has no events: 409."""
+        from .online.watch import TaskWatch
+
         after = online.resumed_after(last_event_id or "")
         task = permissions.visible(principal, self._store.get_task(task_id), task_id)
         if task.response_mode is not ResponseMode.STREAMING:

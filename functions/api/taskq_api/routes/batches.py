@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from taskq.batches import MAX_LIST_LIMIT, BatchService
+from taskq.page_limits import MAX_BATCHES_PAGE
 from taskq.requests import BatchCreateRequest
 
-from ..dependencies import get_batch_service
+from ..dependencies import Batches
 from .queue import Caller
 
 router = APIGatewayRouter()
-
-Batches = Annotated[BatchService, Depends(get_batch_service)]
 
 
 @router.post("/v1/batches", summary="Create a batch from an uploaded file (producer); it runs asynchronously")
@@ -36,7 +33,7 @@ def list_batches(
     batches: Batches,
     caller: Caller,
     after: Annotated[str | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = 20,
+    limit: Annotated[int, Query(ge=1, le=MAX_BATCHES_PAGE)] = 20,
 ) -> dict[str, Any]:
     return batches.list(caller, after, limit)
 

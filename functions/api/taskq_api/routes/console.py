@@ -5,20 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from taskq.console import ConsoleService
-
-from ..dependencies import get_console_service
+from ..dependencies import Console
 from .queue import Caller, json_string
 
 TaskId = Annotated[str, Path(min_length=1, max_length=200, description="a task id, TASK-...")]
 
 router = APIGatewayRouter()
-
-Console = Annotated[ConsoleService, Depends(get_console_service)]
 
 
 @router.get("/v1/queue/<queue_level>/stats", summary="A queue-level's counters (admin, or a worker of the queue)")

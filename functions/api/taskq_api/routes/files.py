@@ -6,20 +6,16 @@ import base64
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from taskq.errors import BadRequest
-from taskq.files import MAX_LIST_LIMIT, FileService
-from taskq.multipart import parse_form
+from taskq.page_limits import MAX_FILES_PAGE
 
-from ..dependencies import get_file_service
+from ..dependencies import Files
 from .queue import Caller
 
 router = APIGatewayRouter()
-
-Files = Annotated[FileService, Depends(get_file_service)]
 
 # A route whose body is not JSON (errors.refuse_before_routing lets it through).
 UPLOAD_PATH = "/v1/files"
@@ -35,6 +31,8 @@ def raw_body(event: Any) -> bytes:
 
 @router.post(UPLOAD_PATH, summary="Upload a file (multipart: file, purpose) (producer)")
 def upload(files: Files, caller: Caller) -> dict[str, Any]:
+    from taskq.multipart import parse_form  # the one route with a multipart body
+
     content_type = router.current_event.headers.get("content-type") or ""
     form = parse_form(content_type, raw_body(router.current_event))
     if "file" not in form:
@@ -53,7 +51,7 @@ def list_files(
     files: Files,
     caller: Caller,
     after: Annotated[str | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = MAX_LIST_LIMIT,
+    limit: Annotated[int, Query(ge=1, le=MAX_FILES_PAGE)] = MAX_FILES_PAGE,
     order: Annotated[str, Query()] = "desc",
 ) -> dict[str, Any]:
     return files.list(caller, after, limit, order)

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from taskq.keys import KeyService
 from taskq.requests import KeyCreateRequest
 
-from ..dependencies import get_key_service
+from ..dependencies import Keys
 from .queue import Caller
 
 router = APIGatewayRouter()
-
-Keys = Annotated[KeyService, Depends(get_key_service)]
 
 
 @router.post("/v1/keys", summary="Create an API key; its secret is shown only in this answer (admin)", status_code=201)

@@ -3,23 +3,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from taskq.errors import BadRequest
-from taskq.multipart import parse_form
 from taskq.requests import UploadCompleteRequest, UploadCreateRequest
-from taskq.uploads import UploadService
 
-from ..dependencies import get_upload_service
+from ..dependencies import Uploads
 from .files import raw_body
 from .queue import Caller
 
 router = APIGatewayRouter()
 
-Uploads = Annotated[UploadService, Depends(get_upload_service)]
 
 # The part route's body is multipart/form-data, not JSON (errors.refuse_before_routing lets it
 # through): a regular expression, since the path holds the upload's id.
@@ -33,6 +29,8 @@ def create(request: UploadCreateRequest, uploads: Uploads, caller: Caller) -> di
 
 @router.post("/v1/uploads/<upload_id>/parts", summary="Add a part (multipart: data, at most 10 MB)")
 def add_part(upload_id: str, uploads: Uploads, caller: Caller) -> dict[str, Any]:
+    from taskq.multipart import parse_form  # only the part route's body is multipart
+
     form = parse_form(router.current_event.headers.get("content-type") or "", raw_body(router.current_event))
     if "data" not in form:
         raise BadRequest("data: Field required")

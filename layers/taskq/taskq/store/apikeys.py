@@ -4,18 +4,22 @@ listing item keyed by `ak` (what admins list and revoke by). Neither holds the s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..keys import ApiKey
 from ..models import Role
 from .base import StoreBase
 from .codec import from_item, is_transaction_cancelled, to_item
 from .keys import api_key_listing_key, api_key_lookup_key
 
+if TYPE_CHECKING:  # the keys domain is imported by the calls that need it, not with the store
+    from ..keys import ApiKey
+
 
 def _to_key(values: dict[str, Any], ak: str) -> ApiKey:
+    from ..keys import ApiKey
+
     return ApiKey(ak, values["name"], Role(values["role"]), tuple(values["queues"]), int(values["created_time"]))
 
 

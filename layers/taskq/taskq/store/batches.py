@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..batches import Batch, BatchStatus
 from ..models import Task
 from .base import StoreBase
 from .codec import (
@@ -50,6 +49,10 @@ def _transactions(tasks: Sequence[Task]) -> list[list[Task]]:
     return [chunk for chunk in chunks if chunk]
 
 
+if TYPE_CHECKING:  # the batch domain is imported by the calls that need it, not with the store
+    from ..batches import Batch
+
+
 def _attributes(batch: Batch) -> dict[str, Any]:
     values: dict[str, Any] = {
         "batch_id": batch.batch_id,
@@ -79,6 +82,8 @@ def _attributes(batch: Batch) -> dict[str, Any]:
 
 
 def _to_batch(v: dict[str, Any]) -> Batch:
+    from ..batches import Batch, BatchStatus
+
     return Batch(
         batch_id=v["batch_id"],
         ak=v["ak"],
@@ -209,6 +214,8 @@ class BatchRecords(StoreBase):
         """Moves the fan-out cursor from `previous` to `following` while the batch is
         `in_progress` under `owner`'s run lease; False otherwise (cancelled, or the lease was
         lost: this run stops)."""
+        from ..batches import BatchStatus
+
         return self._conditional_batch_update(
             batch_id,
             "SET #cursor = :following",

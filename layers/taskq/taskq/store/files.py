@@ -8,22 +8,26 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from ..config import multipart_part_bytes
-from ..files import FileInfo
 from .base import StoreBase
 from .codec import error_code, from_item, is_transaction_cancelled, to_item
 from .keys import file_key, file_listing_keys, file_object_key, files_partition, upload_part_object_key
 
 _MISSING = ("NoSuchKey", "404", "NotFound")
 
+if TYPE_CHECKING:  # the files domain is imported by the calls that need it, not with the store
+    from ..files import FileInfo
+
 _ATTRIBUTES = ("ak", "bytes", "filename", "purpose", "created_at")
 
 
 def _to_file(file_id: str, values: dict[str, Any]) -> FileInfo:
+    from ..files import FileInfo
+
     return FileInfo(
         file_id=file_id,
         ak=values["ak"],
