@@ -7,7 +7,6 @@ Not to be confused with the OpenAI Batch API (batches.py, spec §6).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import permissions
@@ -82,5 +81,7 @@ def complete_batch(service: QueueService, principal: Principal, items: list[Any]
     permissions.require_role(principal, WORKERS, "complete-batch")
     if len(items) == 1:
         return [_complete_one(service, principal, items[0])]
+    from concurrent.futures import ThreadPoolExecutor  # only complete-batch (cold start)
+
     with ThreadPoolExecutor(max_workers=min(COMPLETE_THREADS, len(items))) as pool:
         return list(pool.map(lambda raw: _complete_one(service, principal, raw), items))

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from . import permissions
 from .clock import Clock
-from .console import parse_queue_level
 from .contention import ClaimSpread
 from .errors import BadRequest, LeaseConflict, PayloadTooLarge, QueueNotFound, StateConflict
 from .ids import new_instance_id, new_task_id
@@ -127,6 +126,8 @@ class QueueService:
         same count is a repeat, answered alike). Other instances see it within
         REGISTRATION_REREAD_MS (docs/design.md "Sharded queue heads")."""
         permissions.require_admin(principal, "console")
+        from .console import parse_queue_level  # the console's, only this admin route's
+
         queue = parse_queue_level(queue_text)
         registration = self._store.raise_shards(queue, request.shards)
         self._registered[queue.name] = (registration, self._clock.now_ms())

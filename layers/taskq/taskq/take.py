@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from . import strategies
 from .clearing import GATES_TRUSTED_MS
@@ -171,6 +170,8 @@ class TakeRun:
         than one shard; in listed order otherwise, so an unsharded take sends what it always did."""
         if self.query_workers <= 1 or len(reads) <= len(self.queues):
             return list(map(read, reads))
+        from concurrent.futures import ThreadPoolExecutor  # only a sharded queue's take (cold start)
+
         with ThreadPoolExecutor(max_workers=min(self.query_workers, len(reads))) as pool:
             return list(pool.map(read, reads))
 

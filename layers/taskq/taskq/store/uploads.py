@@ -5,13 +5,16 @@ in S3 (`FileObjects`)."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from ..uploads import UploadInfo
 from .base import StoreBase
 from .codec import expression_values, from_item, is_condition_failure, to_item
 from .keys import upload_key
+
+if TYPE_CHECKING:  # the uploads domain is imported by the call that builds one, not with the store
+    from ..uploads import UploadInfo
 
 _FIELDS = ("ak", "bytes", "filename", "purpose", "mime_type", "created_at", "expires_at", "state", "file_id")
 _NUMBERS = frozenset({"bytes", "created_at", "expires_at"})
@@ -39,6 +42,8 @@ class UploadRecords(StoreBase):
             return None
         values = from_item(item["Item"])
         layout = json.loads(values["layout"])
+        from ..uploads import UploadInfo
+
         return UploadInfo(
             upload_id=upload_id,
             s3_upload_id=values["s3_upload_id"],
