@@ -54,9 +54,13 @@ def register(base_url: str, queue: str) -> None:
 def fill(base_url: str, queues: list[str], tasks: int) -> None:
     def produce(part: list[int]) -> None:
         client = Client(base_url)
-        for i in part:
-            queue = queues[i % len(queues)]
-            client.call("POST", "/v1/queue/put", {"queue": queue, "endpoint": ENDPOINT, "data": {"i": i}})
+        for start in range(0, len(part), 100):  # put-batch: 100 tasks a request
+            items = [
+                {"queue": queues[i % len(queues)], "endpoint": ENDPOINT, "data": {"i": i}}
+                for i in part[start : start + 100]
+            ]
+            status, body, _ = client.call("POST", "/v1/queue/put-batch", {"tasks": items})
+            assert status == 200 and all("task_id" in item for item in body["data"]), body
         client.close()
 
     threads = [threading.Thread(target=produce, args=(list(range(p, tasks, PRODUCERS)),)) for p in range(PRODUCERS)]
