@@ -379,3 +379,29 @@ def test_a_sequential_take_whose_cached_marker_aged_reads_it_with_its_heads_and_
     assert [t["task_id"] for t in answer[FULL]] == [later]
     assert queries.count == 2
     assert stored(worker, covered)["status"] == "waiting"  # left to the clear's job
+
+
+def test_a_take_whose_later_claim_fails_for_good_hands_out_what_it_claimed(
+    store: DynamoStore, producer: Caller, worker: Caller, admin: Caller
+) -> None:
+    """Found by the partition simulator's review: a claim throttled past botocore's retries made
+    the whole take a 500, and the tasks it had claimed before stayed leased, unseen, until their
+    leases ended. What was claimed is handed out; the failure only ends the take early."""
+    from tests.faults import FaultPlan, Kind, Scripted, without_backoff
+
+    register(admin, "test-queue")
+    ids = [put(producer, "test-queue") for _ in range(3)]
+    # The first claim's UpdateItem goes through; every attempt at the second is throttled.
+    plan = FaultPlan(script=[Scripted("UpdateItem", n, Kind.THROTTLE) for n in range(2, 12)])
+    plan.attach(without_backoff(store._db))
+    try:
+        answer = call("POST", "/v1/queue/take", {"queues": ["test-queue:0"], "size": 3}, worker)
+    finally:
+        plan.detach(store._db)
+
+    assert plan.injected, "the second claim was throttled"
+    assert answer.status == 200, answer
+    [task] = answer.body["test-queue:0"]
+    assert task["task_id"] == ids[0] and task["status"] == "running"
+    rest = take(worker, ["test-queue:0"], 3)["test-queue:0"]
+    assert sorted(t["task_id"] for t in rest) == sorted(ids[1:])  # never claimed, still waiting

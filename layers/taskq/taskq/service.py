@@ -249,6 +249,8 @@ class QueueService:
             query_workers=self._shard_query_workers,
         )
         taken = run.run()
+        if run.interrupted is not None:
+            self._telemetry.log("take ended early by a failed store call", error=repr(run.interrupted))
         self._spread.record(now, run.lost_claims, reached=run.spread)
         self._telemetry.count("TasksTaken", sum(map(len, taken)))
         self._telemetry.count("ClaimConflicts", run.lost_claims)

@@ -80,6 +80,7 @@ class TakeRun:
         self.cleared_before: dict[QueueLevel, int] = {}  # queue clears in progress (clearing.py)
         self.gates_read_at = 0  # clock time before the oldest read of the markers in use
         self.lost_claims = 0  # candidates a concurrent taker claimed first
+        self.interrupted: Exception | None = None  # the failure that ended the take after claims
 
     def run(self) -> list[list[Task]]:
         cursor = 0
@@ -91,6 +92,20 @@ class TakeRun:
         else:
             self._read_gates()
 
+        try:
+            self._claim_rounds(cursor, sequential)
+        except Exception as error:  # a store call failed for good (throttled past every retry, ...)
+            if not self.served:
+                raise
+            # What was claimed runs under this take's leases: hand it out now rather than have
+            # the worker see a 500 and the tasks wait, unseen, for their leases to end.
+            self.interrupted = error
+        if self.strategy is not Strategy.ROUND_ROBIN:
+            for tasks in self.taken:
+                tasks.sort(key=lambda t: (t.start_time, t.task_id))
+        return self.taken
+
+    def _claim_rounds(self, cursor: int, sequential: bool) -> None:
         fruitless = 0  # rounds in a row that claimed nothing
         while fruitless < MAX_FRUITLESS_ROUNDS:
             served_before = len(self.served)
@@ -114,10 +129,6 @@ class TakeRun:
             new_cursor = strategies.next_cursor(self.served, cursor, len(self.queues))
             if new_cursor != cursor:
                 self.store.set_cursor(self.queues, new_cursor)
-        if self.strategy is not Strategy.ROUND_ROBIN:
-            for tasks in self.taken:
-                tasks.sort(key=lambda t: (t.start_time, t.task_id))
-        return self.taken
 
     def _read_gates(self) -> None:
         """The queues' clear markers, read (one BatchGetItem) only where the instance's are no
