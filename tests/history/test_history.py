@@ -29,7 +29,9 @@ def test_a_seeded_run_keeps_every_invariant(seed: int) -> None:
 
 # Sharded queue heads (issue 14): the same workload with every queue-level at 4 ready shards,
 # raised to 8 while puts and takes run; the clears after the raise must cover every shard.
-SHARDED_SEEDS = [2, 3]
+# Seeds whose run hands out tasks of the raised shards (the check below), picked when the producers'
+# put-batch calls changed every run's course; seeds 1-12 all keep every invariant.
+SHARDED_SEEDS = [2, 4]
 
 
 @pytest.mark.parametrize("seed", SHARDED_SEEDS)
