@@ -67,9 +67,9 @@ class _DelayedPuts:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._objects, name)
 
-    def put(self, *args: Any, **kwargs: Any) -> Any:
+    def write(self, *args: Any, **kwargs: Any) -> Any:  # how the runner writes its output files
         time.sleep(self._seconds)
-        return self._objects.put(*args, **kwargs)
+        return self._objects.write(*args, **kwargs)
 
 
 def scheduled_jobs() -> None:
