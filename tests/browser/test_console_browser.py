@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from callback_support import Receiver
-from conftest import ADMIN_KEY, playwright_api
 from local_server_process import ServerProcess, http
+
+from tests.browser.conftest import ADMIN_KEY, playwright_api
 
 expect = playwright_api.expect if playwright_api is not None else None  # else conftest skips every test
 ENDPOINT = "/v1/chat/completions"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from taskq_api.app import app as api_app
+from taskq_api.routes import console_pages
 from taskq_local.events import HttpRequest
 from taskq_local.routes import RouteMatch, RouteMiss, RouteTable
 from taskq_online.app import app as online_app
@@ -203,7 +204,7 @@ def test_the_openapi_document_has_exactly_the_routes_api_gateway_serves():
     """Spec §3.12: /openapi.json documents every route — the online function's too — and no route
     that API Gateway would not send anywhere. Not operations of their own: the catch-alls on
     /{proxy+} (the front door's POST for a queue's own endpoint path, the API function's JSON 404
-    for anything else) and the document itself."""
+    for anything else), the document itself and the console's pages (HTML, not the JSON API)."""
     from taskq_api.openapi import document
 
     def shape(path: str) -> str:
@@ -211,6 +212,7 @@ def test_the_openapi_document_has_exactly_the_routes_api_gateway_serves():
 
     served = {(r.method, shape(r.resource)) for r in RouteTable.from_template().routes}
     served -= {("POST", "/{}"), ("ANY", "/{}"), ("GET", "/openapi.json")}
+    served -= {("GET", path) for path in console_pages.PUBLIC_PATHS}  # pages, not the JSON API
     paths = document(api_app)["paths"]
     documented = {(method.upper(), shape(path)) for path, operations in paths.items() for method in operations}
     assert ("GET", "/v1/queue/{}/stream") in documented and ("POST", "/v1/chat/completions") in documented
