@@ -51,20 +51,14 @@ CLIENT_ERROR = {
 }
 EVENT_STREAM = {"text/event-stream": {"schema": {"type": "string", "description": "server-sent events"}}}
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
-_LAST_EVENT_ID = {
-    "name": "Last-Event-ID",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string"},
-    "description": "resume after this event id (the `id:` of the last event received)",
-}
-_QUEUE_HEADER = {
-    "name": "X-Taskq-Queue",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string"},
-    "description": "the queue; else the queue named like the body's `model`",
-}
+
+
+def _optional_header(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": False, "schema": {"type": "string"}, "description": description}
+
+
+_LAST_EVENT_ID = _optional_header("Last-Event-ID", "resume after this event id (the `id:` of the last event received)")
+_QUEUE_HEADER = _optional_header("X-Taskq-Queue", "the queue; else the queue named like the body's `model`")
 _OPENAI_BODY = {
     "required": True,
     "content": {
